@@ -1,0 +1,97 @@
+//! Every statement that differs between SQLite and PostgreSQL lives here.
+
+use pulse_config::Backend;
+use pulse_core::ClientId;
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, Statement};
+use sea_orm_migration::SchemaManager;
+
+/// Per-database settings applied once after connecting.
+pub async fn on_connect(conn: &DatabaseConnection, backend: Backend) -> Result<(), DbErr> {
+    if backend == Backend::Sqlite {
+        // WAL is a property of the file; setting it once is enough for every connection.
+        conn.execute_unprepared("PRAGMA journal_mode=WAL").await?;
+    }
+    Ok(())
+}
+
+/// Makes the rest of `tx` run as the application role with `client` as the tenant, so row-level
+/// security applies. Both settings are transaction-local (`set_config(..., true)`): they end with
+/// the transaction and can never leak to the next user of a pooled connection.
+pub async fn enter_tenant(tx: &DatabaseTransaction, role: &str, client: ClientId) -> Result<(), DbErr> {
+    tx.execute(Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        "SELECT set_config('role', $1, true), set_config('app.client_id', $2, true)",
+        [role.into(), client.to_string().into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Creates the application role if it is missing and grants it what it needs: data access on every
+/// table, no ownership, no superuser, no BYPASSRLS. Idempotent; run after migrations.
+pub async fn ensure_app_role(conn: &DatabaseConnection, role: &str) -> anyhow::Result<()> {
+    // `role` is validated as a plain identifier by the configuration.
+    let sql = format!(
+        r#"DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN
+    BEGIN
+      CREATE ROLE "{role}" NOLOGIN NOSUPERUSER NOBYPASSRLS NOINHERIT;
+    EXCEPTION WHEN duplicate_object THEN NULL;
+    END;
+  END IF;
+END $$;
+GRANT USAGE ON SCHEMA public TO "{role}";
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}";
+REVOKE ALL ON seaql_migrations FROM "{role}";"#
+    );
+    conn.execute_unprepared(&sql).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot prepare the PostgreSQL application role '{role}' ({e}); create it once as a \
+             superuser: CREATE ROLE {role} NOLOGIN; GRANT {role} TO <the DATABASE_URL user>;"
+        )
+    })?;
+    // Membership lets the connecting user switch to the role; superusers need none, and granting a
+    // role to itself's owner twice is harmless, so errors here are only reported.
+    let grant = format!(r#"DO $$ BEGIN EXECUTE format('GRANT "{role}" TO %I', current_user); EXCEPTION WHEN OTHERS THEN NULL; END $$;"#);
+    conn.execute_unprepared(&grant).await?;
+    Ok(())
+}
+
+/// Puts a tenant table behind row-level security on PostgreSQL (a no-op on SQLite).
+///
+/// The table must have a `client_id` column (`id` for `clients`). Two policies: the owner (the
+/// role that runs migrations and the explicitly privileged [`Db::system`](crate::Db::system)
+/// handle) sees everything; every other role, including the application role, sees only the rows
+/// of the tenant set in the transaction. `FORCE` makes the policies apply to the owner too, so a
+/// missing owner policy would be noticed rather than bypassed.
+pub async fn enable_tenant_rls(manager: &SchemaManager<'_>, table: &str, column: &str) -> Result<(), DbErr> {
+    if manager.get_database_backend() != DatabaseBackend::Postgres {
+        return Ok(());
+    }
+    let sql = format!(
+        "ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;
+         ALTER TABLE {table} FORCE ROW LEVEL SECURITY;
+         CREATE POLICY {table}_owner ON {table} TO CURRENT_USER USING (true) WITH CHECK (true);
+         CREATE POLICY {table}_tenant ON {table}
+           USING ({column} = nullif(current_setting('app.client_id', true), '')::uuid)
+           WITH CHECK ({column} = nullif(current_setting('app.client_id', true), '')::uuid);"
+    );
+    manager.get_connection().execute_unprepared(&sql).await?;
+    Ok(())
+}
+
+/// Undoes [`enable_tenant_rls`] (for down migrations).
+pub async fn disable_tenant_rls(manager: &SchemaManager<'_>, table: &str) -> Result<(), DbErr> {
+    if manager.get_database_backend() != DatabaseBackend::Postgres {
+        return Ok(());
+    }
+    let sql = format!(
+        "DROP POLICY IF EXISTS {table}_owner ON {table};
+         DROP POLICY IF EXISTS {table}_tenant ON {table};
+         ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY;
+         ALTER TABLE {table} DISABLE ROW LEVEL SECURITY;"
+    );
+    manager.get_connection().execute_unprepared(&sql).await?;
+    Ok(())
+}

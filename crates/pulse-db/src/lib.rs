@@ -1,0 +1,136 @@
+//! Pulse's storage layer.
+//!
+//! One SeaORM code path serves SQLite and PostgreSQL; the few statements that differ live in
+//! [`dialect`]. Tenant-owned tables are reached only through a [`TenantTx`], which carries the
+//! caller's [`ClientId`](pulse_core::ClientId) and (on PostgreSQL) switches to the unprivileged
+//! application role with the tenant set for row-level security. Cross-tenant work (login lookup,
+//! the CLI, the scheduler) goes through the explicitly named [`Db::system`].
+
+pub mod dialect;
+pub mod entity;
+pub mod migration;
+pub mod repo;
+mod tenant;
+
+use std::time::Duration;
+
+use pulse_config::{Backend, Config};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, TransactionTrait};
+
+pub use sea_orm;
+pub use tenant::TenantTx;
+
+/// Handles to the database: a primary for writes and a reader for analytics reads.
+#[derive(Clone, Debug)]
+pub struct Db {
+    primary: DatabaseConnection,
+    reader: DatabaseConnection,
+    backend: Backend,
+    app_role: Option<String>,
+}
+
+impl Db {
+    /// Connects to the configured database (creating the SQLite file and data directory if needed).
+    pub async fn connect(config: &Config) -> anyhow::Result<Self> {
+        let url = config.database_url();
+        let backend = config.backend();
+        if backend == Backend::Sqlite {
+            std::fs::create_dir_all(&config.data_dir)?;
+        }
+        let primary = open(&url, backend, config.database.max_connections, false).await?;
+        dialect::on_connect(&primary, backend).await?;
+        let reader = match backend {
+            Backend::Sqlite => open(&url, backend, config.database.max_connections, true).await?,
+            Backend::Postgres if !config.database.replica_url.is_empty() => {
+                open(config.database.replica_url.expose(), backend, config.database.max_connections, true)
+                    .await?
+            }
+            Backend::Postgres => primary.clone(),
+        };
+        let app_role = (backend == Backend::Postgres).then(|| config.database.app_role.clone());
+        Ok(Self { primary, reader, backend, app_role })
+    }
+
+    /// Prepares the PostgreSQL application role after migrations (idempotent; a no-op on SQLite).
+    pub async fn prepare(&self) -> anyhow::Result<()> {
+        if let Some(role) = &self.app_role {
+            dialect::ensure_app_role(&self.primary, role).await?;
+        }
+        Ok(())
+    }
+
+    /// Which backend this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The privileged connection: it sees every tenant's rows. Only for code that must work across
+    /// tenants (login lookup, CLI administration, the job scheduler, migrations). Handlers serving a
+    /// tenant use [`Db::tenant`] instead.
+    pub fn system(&self) -> &DatabaseConnection {
+        &self.primary
+    }
+
+    /// Opens a read-write transaction scoped to `client`.
+    pub async fn tenant(&self, client: pulse_core::ClientId) -> pulse_core::Result<TenantTx> {
+        self.tenant_on(&self.primary, client).await
+    }
+
+    /// Opens a read transaction scoped to `client` on the reader (the replica when configured).
+    /// Use only for reads that may lag the primary slightly (analytics), never for auth checks.
+    pub async fn tenant_read(&self, client: pulse_core::ClientId) -> pulse_core::Result<TenantTx> {
+        self.tenant_on(&self.reader, client).await
+    }
+
+    async fn tenant_on(
+        &self,
+        conn: &DatabaseConnection,
+        client: pulse_core::ClientId,
+    ) -> pulse_core::Result<TenantTx> {
+        let tx = conn.begin().await?;
+        if let Some(role) = &self.app_role {
+            dialect::enter_tenant(&tx, role, client).await?;
+        }
+        Ok(TenantTx::new(tx, client))
+    }
+
+    /// Checks that the database answers (readiness).
+    pub async fn ping(&self) -> pulse_core::Result<()> {
+        self.primary.execute_unprepared("SELECT 1").await?;
+        Ok(())
+    }
+
+    /// Closes the pools.
+    pub async fn close(self) {
+        let _ = self.primary.close().await;
+    }
+}
+
+async fn open(url: &str, backend: Backend, max: u32, read_only: bool) -> anyhow::Result<DatabaseConnection> {
+    let mut opts = ConnectOptions::new(url.to_string());
+    // SQLite allows one writer at a time: one write connection avoids SQLITE_BUSY on lock upgrades,
+    // while WAL lets the separate read-only pool read concurrently.
+    let max = match (backend, read_only) {
+        (Backend::Sqlite, false) => 1,
+        _ => max,
+    };
+    opts.max_connections(max)
+        .min_connections(0)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    if backend == Backend::Sqlite {
+        opts.map_sqlx_sqlite_opts(move |o| {
+            let o = o
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal);
+            if read_only {
+                o.read_only(true)
+            } else {
+                o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal).create_if_missing(true)
+            }
+        });
+    }
+    Ok(Database::connect(opts).await?)
+}
