@@ -24,13 +24,17 @@ impl std::fmt::Debug for Cipher {
 
 /// Decryption failed: wrong key, wrong associated data, or a damaged value.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot decrypt the stored credential (wrong key or the value does not belong to this row)")]
+#[error(
+    "cannot decrypt the stored credential (wrong key or the value does not belong to this row)"
+)]
 pub struct DecryptError;
 
 impl Cipher {
     /// A cipher from a 32-byte key.
     pub fn new(key: &[u8; 32]) -> Self {
-        Self { cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key)) }
+        Self {
+            cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key)),
+        }
     }
 
     /// Encrypts `plaintext` bound to `aad`.
@@ -38,23 +42,40 @@ impl Cipher {
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let ciphertext = self
             .cipher
-            .encrypt(&nonce, Payload { msg: plaintext, aad })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .expect("AES-GCM encryption of an in-memory buffer cannot fail");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ciphertext);
-        format!("{PREFIX}{}", base64::engine::general_purpose::STANDARD.encode(out))
+        format!(
+            "{PREFIX}{}",
+            base64::engine::general_purpose::STANDARD.encode(out)
+        )
     }
 
     /// Decrypts a value produced by [`Cipher::encrypt`] with the same `aad`.
     pub fn decrypt(&self, stored: &str, aad: &[u8]) -> Result<Vec<u8>, DecryptError> {
         let body = stored.strip_prefix(PREFIX).ok_or(DecryptError)?;
-        let raw = base64::engine::general_purpose::STANDARD.decode(body).map_err(|_| DecryptError)?;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .map_err(|_| DecryptError)?;
         if raw.len() < 12 + 16 {
             return Err(DecryptError);
         }
         let (nonce, ciphertext) = raw.split_at(12);
         self.cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad })
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad,
+                },
+            )
             .map_err(|_| DecryptError)
     }
 }
@@ -72,7 +93,9 @@ mod tests {
         assert!(!a.contains("ghp_secret"));
         assert_eq!(c.decrypt(&a, b"client-1/row-1").unwrap(), b"ghp_secret");
         assert!(c.decrypt(&a, b"client-2/row-1").is_err());
-        assert!(Cipher::new(&[8u8; 32]).decrypt(&a, b"client-1/row-1").is_err());
+        assert!(Cipher::new(&[8u8; 32])
+            .decrypt(&a, b"client-1/row-1")
+            .is_err());
         assert!(c.decrypt("v1:AAAA", b"x").is_err());
     }
 }

@@ -53,13 +53,22 @@ pub struct JwtKeys {
 
 impl std::fmt::Debug for JwtKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JwtKeys").field("algorithm", &self.algorithm).field("keys", &"[redacted]").finish()
+        f.debug_struct("JwtKeys")
+            .field("algorithm", &self.algorithm)
+            .field("keys", &"[redacted]")
+            .finish()
     }
 }
 
 impl JwtKeys {
     /// Keys from a shared secret. `algorithm` must be HS256, HS384 or HS512.
-    pub fn new(secret: &[u8], algorithm: &str, issuer: &str, audience: &str, ttl_minutes: u64) -> anyhow::Result<Self> {
+    pub fn new(
+        secret: &[u8],
+        algorithm: &str,
+        issuer: &str,
+        audience: &str,
+        ttl_minutes: u64,
+    ) -> anyhow::Result<Self> {
         let algorithm = match algorithm {
             "HS256" => Algorithm::HS256,
             "HS384" => Algorithm::HS384,
@@ -102,7 +111,10 @@ impl JwtKeys {
             aud: self.audience.clone(),
             iss: self.issuer.clone(),
         };
-        Ok((encode(&Header::new(self.algorithm), &claims, &self.encoding)?, exp))
+        Ok((
+            encode(&Header::new(self.algorithm), &claims, &self.encoding)?,
+            exp,
+        ))
     }
 
     /// Verifies signature, algorithm, times, audience and issuer.
@@ -149,7 +161,15 @@ mod tests {
     #[test]
     fn round_trip() {
         let now = Utc::now();
-        let (token, _) = keys().issue(UserId::new(), ClientId::new(), Role::User, SessionId::new(), now).unwrap();
+        let (token, _) = keys()
+            .issue(
+                UserId::new(),
+                ClientId::new(),
+                Role::User,
+                SessionId::new(),
+                now,
+            )
+            .unwrap();
         let claims = keys().verify(&token).unwrap();
         assert_eq!(claims.role, Role::User);
     }
@@ -159,8 +179,18 @@ mod tests {
         let now = Utc::now().timestamp();
         let good = claims_json(now);
         let mut cases: Vec<(&str, String)> = Vec::new();
-        cases.push(("alg none", format!("{}.{}.", b64(&serde_json::json!({"alg":"none","typ":"JWT"})), b64(&good))));
-        cases.push(("wrong key", sign_hs(Algorithm::HS256, b"another-secret-another-secret-xx", &good)));
+        cases.push((
+            "alg none",
+            format!(
+                "{}.{}.",
+                b64(&serde_json::json!({"alg":"none","typ":"JWT"})),
+                b64(&good)
+            ),
+        ));
+        cases.push((
+            "wrong key",
+            sign_hs(Algorithm::HS256, b"another-secret-another-secret-xx", &good),
+        ));
         cases.push(("other algorithm", sign_hs(Algorithm::HS512, SECRET, &good)));
         let mut expired = good.clone();
         expired["exp"] = (now - 3600).into();
@@ -182,7 +212,10 @@ mod tests {
         let mut tampered_claims = good.clone();
         tampered_claims["role"] = "admin".into();
         tampered_claims["cid"] = serde_json::to_value(ClientId::new()).unwrap();
-        cases.push(("tampered payload", format!("{}.{}.{}", parts[0], b64(&tampered_claims), parts[2])));
+        cases.push((
+            "tampered payload",
+            format!("{}.{}.{}", parts[0], b64(&tampered_claims), parts[2]),
+        ));
         cases.push(("garbage", "not.a.jwt".into()));
 
         assert!(keys().verify(&valid).is_ok());

@@ -29,22 +29,32 @@ pub fn load(config: &Config) -> anyhow::Result<Keys> {
     let jwt_secret = if !config.auth.jwt_secret.is_empty() {
         config.auth.jwt_secret.expose().as_bytes().to_vec()
     } else {
-        anyhow::ensure!(config.backend() == Backend::Sqlite, "JWT_SECRET_KEY is required on PostgreSQL");
+        anyhow::ensure!(
+            config.backend() == Backend::Sqlite,
+            "JWT_SECRET_KEY is required on PostgreSQL"
+        );
         let text = file_secret(&config.data_dir, "jwt-secret", "JWT_SECRET_KEY")?;
         text.into_bytes()
     };
     let key_b64 = if !config.auth.encryption_key.is_empty() {
         config.auth.encryption_key.expose().to_string()
     } else {
-        anyhow::ensure!(config.backend() == Backend::Sqlite, "PULSE_ENCRYPTION_KEY is required on PostgreSQL");
+        anyhow::ensure!(
+            config.backend() == Backend::Sqlite,
+            "PULSE_ENCRYPTION_KEY is required on PostgreSQL"
+        );
         file_secret(&config.data_dir, "encryption-key", "PULSE_ENCRYPTION_KEY")?
     };
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(key_b64.trim())
         .map_err(|_| anyhow::anyhow!("the encryption key is not valid base64"))?;
-    let encryption_key: [u8; 32] =
-        decoded.try_into().map_err(|_| anyhow::anyhow!("the encryption key must be 32 bytes"))?;
-    Ok(Keys { jwt_secret, encryption_key })
+    let encryption_key: [u8; 32] = decoded
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("the encryption key must be 32 bytes"))?;
+    Ok(Keys {
+        jwt_secret,
+        encryption_key,
+    })
 }
 
 /// Reads `<dir>/<name>`, creating it with a fresh random 32-byte base64 value if missing.
@@ -69,7 +79,11 @@ fn file_secret(dir: &Path, name: &str, setting: &str) -> anyhow::Result<String> 
 fn write_private(path: &Path, value: &str) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
     file.write_all(value.as_bytes())?;
     file.sync_all()?;
     Ok(())
@@ -88,7 +102,10 @@ mod tests {
     #[test]
     fn generated_once_then_reused() {
         let dir = std::env::temp_dir().join(format!("pulse-keys-{}", uuid::Uuid::new_v4()));
-        let config = Config { data_dir: dir.clone(), ..Config::default() };
+        let config = Config {
+            data_dir: dir.clone(),
+            ..Config::default()
+        };
         let a = load(&config).unwrap();
         let b = load(&config).unwrap();
         assert_eq!(a.jwt_secret, b.jwt_secret);
@@ -96,7 +113,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.join("jwt-secret")).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.join("jwt-secret"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         std::fs::remove_dir_all(dir).unwrap();

@@ -47,7 +47,10 @@ impl Hasher {
             .hash_password(b"pulse-dummy-password-for-timing", &salt)
             .expect("hashing a constant succeeds")
             .to_string();
-        Self { permits: Arc::new(Semaphore::new(concurrency.max(1))), dummy: Arc::new(dummy) }
+        Self {
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            dummy: Arc::new(dummy),
+        }
     }
 
     /// Hashes a password into a PHC string.
@@ -74,7 +77,11 @@ impl Hasher {
         let password = password.to_owned();
         let _permit = self.permits.acquire().await?;
         let ok = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&hash).is_ok_and(|parsed| argon2().verify_password(password.as_bytes(), &parsed).is_ok())
+            PasswordHash::new(&hash).is_ok_and(|parsed| {
+                argon2()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
         })
         .await?;
         Ok(ok && real)
@@ -89,10 +96,22 @@ mod tests {
     async fn hashes_are_argon2id_with_the_required_parameters() {
         let hasher = Hasher::new(2);
         let hash = hasher.hash("correct horse battery").await.unwrap();
-        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
-        assert!(hasher.verify(Some(&hash), "correct horse battery").await.unwrap());
-        assert!(!hasher.verify(Some(&hash), "wrong horse battery").await.unwrap());
-        assert!(!hasher.verify(None, "pulse-dummy-password-for-timing").await.unwrap());
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        assert!(hasher
+            .verify(Some(&hash), "correct horse battery")
+            .await
+            .unwrap());
+        assert!(!hasher
+            .verify(Some(&hash), "wrong horse battery")
+            .await
+            .unwrap());
+        assert!(!hasher
+            .verify(None, "pulse-dummy-password-for-timing")
+            .await
+            .unwrap());
         assert!(!hasher.verify(Some("not a phc string"), "x").await.unwrap());
     }
 

@@ -30,6 +30,9 @@ pub struct ConfigError {
 impl ConfigError {
     /// A problem with one setting.
     pub fn new(setting: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { setting: setting.into(), message: message.into() }
+        Self {
+            setting: setting.into(),
+            message: message.into(),
+        }
     }
 }

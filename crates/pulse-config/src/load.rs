@@ -48,31 +48,39 @@ pub fn load_from(sources: Sources) -> Result<Config, ConfigError> {
         match std::fs::read_to_string(path) {
             Ok(text) => {
                 // Parse as the typed structure first: its errors name the key and the line.
-                toml::from_str::<Config>(&text)
-                    .map_err(|e| ConfigError::new(path.display().to_string(), e.to_string().trim().to_string()))?;
-                let file: Value = toml::from_str(&text)
-                    .map_err(|e| ConfigError::new(path.display().to_string(), e.message().to_string()))?;
+                toml::from_str::<Config>(&text).map_err(|e| {
+                    ConfigError::new(path.display().to_string(), e.to_string().trim().to_string())
+                })?;
+                let file: Value = toml::from_str(&text).map_err(|e| {
+                    ConfigError::new(path.display().to_string(), e.message().to_string())
+                })?;
                 merge(&mut merged, file);
             }
             Err(e) if *required || e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(ConfigError::new(path.display().to_string(), format!("cannot read: {e}")));
+                return Err(ConfigError::new(
+                    path.display().to_string(),
+                    format!("cannot read: {e}"),
+                ));
             }
             Err(_) => {}
         }
     }
     for var in VARIABLES {
-        let found = var
-            .names
-            .iter()
-            .find_map(|name| sources.env.iter().find(|(k, _)| k == name).map(|(k, v)| (k.as_str(), v)));
+        let found = var.names.iter().find_map(|name| {
+            sources
+                .env
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(k, v)| (k.as_str(), v))
+        });
         if let Some((name, raw)) = found {
             let value = parse_env(name, raw, var.kind)?;
             set_path(&mut merged, var.key, value);
         }
     }
-    let config: Config = merged.try_into().map_err(|e: toml::de::Error| {
-        ConfigError::new("configuration", e.message().to_string())
-    })?;
+    let config: Config = merged
+        .try_into()
+        .map_err(|e: toml::de::Error| ConfigError::new("configuration", e.message().to_string()))?;
     validate::validate(config)
 }
 
@@ -82,20 +90,32 @@ fn parse_env(name: &str, raw: &str, kind: Kind) -> Result<Value, ConfigError> {
         Kind::Text => Value::String(raw.to_string()),
         Kind::Integer => Value::Integer(
             raw.parse::<u32>()
-                .map_err(|_| ConfigError::new(name, format!("'{raw}' is not a whole number (0 to 4294967295)")))?
+                .map_err(|_| {
+                    ConfigError::new(
+                        name,
+                        format!("'{raw}' is not a whole number (0 to 4294967295)"),
+                    )
+                })?
                 .into(),
         ),
         Kind::Port => Value::Integer(
             raw.parse::<u16>()
                 .ok()
                 .filter(|p| *p > 0)
-                .ok_or_else(|| ConfigError::new(name, format!("'{raw}' is not a port number (1 to 65535)")))?
+                .ok_or_else(|| {
+                    ConfigError::new(name, format!("'{raw}' is not a port number (1 to 65535)"))
+                })?
                 .into(),
         ),
         Kind::Bool => Value::Boolean(match raw.to_ascii_lowercase().as_str() {
             "1" | "true" | "yes" | "on" => true,
             "0" | "false" | "no" | "off" => false,
-            _ => return Err(ConfigError::new(name, format!("'{raw}' is not true or false"))),
+            _ => {
+                return Err(ConfigError::new(
+                    name,
+                    format!("'{raw}' is not true or false"),
+                ))
+            }
         }),
         Kind::List => Value::Array(
             raw.split(',')
@@ -135,6 +155,8 @@ fn set_path(root: &mut Value, key: &str, value: Value) {
             table.insert(part.to_string(), value);
             return;
         }
-        node = table.entry(part.to_string()).or_insert_with(|| Value::Table(Default::default()));
+        node = table
+            .entry(part.to_string())
+            .or_insert_with(|| Value::Table(Default::default()));
     }
 }

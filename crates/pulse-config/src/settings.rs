@@ -211,7 +211,10 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { filter: "info".into(), format: "text".into() }
+        Self {
+            filter: "info".into(),
+            format: "text".into(),
+        }
     }
 }
 
@@ -227,7 +230,10 @@ pub struct EtlConfig {
 
 impl Default for EtlConfig {
     fn default() -> Self {
-        Self { workers: 2, worker_port: 3002 }
+        Self {
+            workers: 2,
+            worker_port: 3002,
+        }
     }
 }
 
@@ -244,7 +250,10 @@ impl Config {
     /// The effective database URL (SQLite in the data directory when unset).
     pub fn database_url(&self) -> String {
         if self.database.url.is_empty() {
-            format!("sqlite://{}?mode=rwc", self.data_dir.join("pulse.db").display())
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("pulse.db").display()
+            )
         } else {
             self.database.url.expose().to_string()
         }

@@ -25,7 +25,10 @@ pub struct FieldError {
 impl FieldError {
     /// A field error.
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -49,6 +52,9 @@ pub enum Error {
     /// Authenticated, but the role does not allow this.
     #[error("this action needs a higher role")]
     Forbidden,
+    /// A cookie-authenticated state change without a valid CSRF token or from another site.
+    #[error("{0}")]
+    Csrf(String),
     /// The object does not exist (or belongs to another client).
     #[error("not found")]
     NotFound,
@@ -78,7 +84,10 @@ pub enum Error {
 impl Error {
     /// A 400 with a stable code.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Error::BadRequest { code, message: message.into() }
+        Error::BadRequest {
+            code,
+            message: message.into(),
+        }
     }
 
     /// A 422 for a single field.
@@ -97,7 +106,7 @@ impl Error {
             Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Error::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Error::Forbidden => StatusCode::FORBIDDEN,
+            Error::Forbidden | Error::Csrf(_) => StatusCode::FORBIDDEN,
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -115,6 +124,7 @@ impl Error {
             Error::Validation(_) => "validation_failed",
             Error::Unauthorized(_) => "unauthorized",
             Error::Forbidden => "forbidden",
+            Error::Csrf(_) => "csrf_failed",
             Error::NotFound => "not_found",
             Error::Conflict(_) => "conflict",
             Error::PayloadTooLarge => "payload_too_large",
@@ -182,8 +192,10 @@ impl ErrorBody {
 fn json_response(status: StatusCode, body: &ErrorBody) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
     let mut res = (status, bytes).into_response();
-    res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     res
 }
 
@@ -200,8 +212,10 @@ impl IntoResponse for Error {
         }
         let mut res = json_response(self.status(), &self.body());
         if let Error::RateLimited { retry_after_secs } = self {
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
+            res.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_secs.max(1)),
+            );
         }
         res
     }
@@ -228,7 +242,10 @@ impl From<sea_orm::DbErr> for Error {
 
 fn is_connection_error(e: &sea_orm::sqlx::Error) -> bool {
     use sea_orm::sqlx::Error as E;
-    matches!(e, E::Io(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed | E::Tls(_))
+    matches!(
+        e,
+        E::Io(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed | E::Tls(_)
+    )
 }
 
 impl From<anyhow::Error> for Error {
@@ -245,8 +262,17 @@ mod tests {
     fn statuses_and_codes_are_stable() {
         assert_eq!(Error::NotFound.status(), StatusCode::NOT_FOUND);
         assert_eq!(Error::NotFound.code(), "not_found");
-        assert_eq!(Error::invalid("email", "is empty").code(), "validation_failed");
-        assert_eq!(Error::RateLimited { retry_after_secs: 3 }.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            Error::invalid("email", "is empty").code(),
+            "validation_failed"
+        );
+        assert_eq!(
+            Error::RateLimited {
+                retry_after_secs: 3
+            }
+            .status(),
+            StatusCode::TOO_MANY_REQUESTS
+        );
     }
 
     #[test]
@@ -258,7 +284,8 @@ mod tests {
 
     #[test]
     fn validation_lists_fields() {
-        let body = Error::Validation(vec![FieldError::new("email", "is not an e-mail address")]).body();
+        let body =
+            Error::Validation(vec![FieldError::new("email", "is not an e-mail address")]).body();
         assert_eq!(body.error.details.len(), 1);
         assert_eq!(body.error.details[0].field, "email");
     }

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// What a member of a client may do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Read-only dashboards.
@@ -51,7 +53,9 @@ impl FromStr for Role {
             "viewer" => Ok(Role::Viewer),
             "user" => Ok(Role::User),
             "admin" => Ok(Role::Admin),
-            other => Err(format!("unknown role '{other}' (expected admin, user or viewer)")),
+            other => Err(format!(
+                "unknown role '{other}' (expected admin, user or viewer)"
+            )),
         }
     }
 }

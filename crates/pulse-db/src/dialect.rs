@@ -2,7 +2,9 @@
 
 use pulse_config::Backend;
 use pulse_core::ClientId;
-use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, Statement};
+use sea_orm::{
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, Statement,
+};
 use sea_orm_migration::SchemaManager;
 
 /// Per-database settings applied once after connecting.
@@ -17,7 +19,11 @@ pub async fn on_connect(conn: &DatabaseConnection, backend: Backend) -> Result<(
 /// Makes the rest of `tx` run as the application role with `client` as the tenant, so row-level
 /// security applies. Both settings are transaction-local (`set_config(..., true)`): they end with
 /// the transaction and can never leak to the next user of a pooled connection.
-pub async fn enter_tenant(tx: &DatabaseTransaction, role: &str, client: ClientId) -> Result<(), DbErr> {
+pub async fn enter_tenant(
+    tx: &DatabaseTransaction,
+    role: &str,
+    client: ClientId,
+) -> Result<(), DbErr> {
     tx.execute(Statement::from_sql_and_values(
         DatabaseBackend::Postgres,
         "SELECT set_config('role', $1, true), set_config('app.client_id', $2, true)",
@@ -53,7 +59,9 @@ REVOKE ALL ON seaql_migrations FROM "{role}";"#
     })?;
     // Membership lets the connecting user switch to the role; superusers need none, and granting a
     // role to itself's owner twice is harmless, so errors here are only reported.
-    let grant = format!(r#"DO $$ BEGIN EXECUTE format('GRANT "{role}" TO %I', current_user); EXCEPTION WHEN OTHERS THEN NULL; END $$;"#);
+    let grant = format!(
+        r#"DO $$ BEGIN EXECUTE format('GRANT "{role}" TO %I', current_user); EXCEPTION WHEN OTHERS THEN NULL; END $$;"#
+    );
     conn.execute_unprepared(&grant).await?;
     Ok(())
 }
@@ -65,7 +73,11 @@ REVOKE ALL ON seaql_migrations FROM "{role}";"#
 /// handle) sees everything; every other role, including the application role, sees only the rows
 /// of the tenant set in the transaction. `FORCE` makes the policies apply to the owner too, so a
 /// missing owner policy would be noticed rather than bypassed.
-pub async fn enable_tenant_rls(manager: &SchemaManager<'_>, table: &str, column: &str) -> Result<(), DbErr> {
+pub async fn enable_tenant_rls(
+    manager: &SchemaManager<'_>,
+    table: &str,
+    column: &str,
+) -> Result<(), DbErr> {
     if manager.get_database_backend() != DatabaseBackend::Postgres {
         return Ok(());
     }

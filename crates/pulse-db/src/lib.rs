@@ -42,13 +42,23 @@ impl Db {
         let reader = match backend {
             Backend::Sqlite => open(&url, backend, config.database.max_connections, true).await?,
             Backend::Postgres if !config.database.replica_url.is_empty() => {
-                open(config.database.replica_url.expose(), backend, config.database.max_connections, true)
-                    .await?
+                open(
+                    config.database.replica_url.expose(),
+                    backend,
+                    config.database.max_connections,
+                    true,
+                )
+                .await?
             }
             Backend::Postgres => primary.clone(),
         };
         let app_role = (backend == Backend::Postgres).then(|| config.database.app_role.clone());
-        Ok(Self { primary, reader, backend, app_role })
+        Ok(Self {
+            primary,
+            reader,
+            backend,
+            app_role,
+        })
     }
 
     /// Prepares the PostgreSQL application role after migrations (idempotent; a no-op on SQLite).
@@ -106,7 +116,12 @@ impl Db {
     }
 }
 
-async fn open(url: &str, backend: Backend, max: u32, read_only: bool) -> anyhow::Result<DatabaseConnection> {
+async fn open(
+    url: &str,
+    backend: Backend,
+    max: u32,
+    read_only: bool,
+) -> anyhow::Result<DatabaseConnection> {
     let mut opts = ConnectOptions::new(url.to_string());
     // SQLite allows one writer at a time: one write connection avoids SQLITE_BUSY on lock upgrades,
     // while WAL lets the separate read-only pool read concurrently.
@@ -128,7 +143,8 @@ async fn open(url: &str, backend: Backend, max: u32, read_only: bool) -> anyhow:
             if read_only {
                 o.read_only(true)
             } else {
-                o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal).create_if_missing(true)
+                o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .create_if_missing(true)
             }
         });
     }

@@ -20,6 +20,44 @@
 //! * [`rollup`]: roll per-team values up a team hierarchy without double counting.
 //!
 //! The formulas and every rule choice are documented in `docs/METRICS.md`.
+//!
+//! ```
+//! use chrono::{NaiveDate, TimeZone, Utc};
+//! use pulse_metrics::dora::*;
+//! use pulse_metrics::time::{BucketSpec, Granularity};
+//!
+//! let at = |d, h| Utc.with_ymd_and_hms(2024, 3, d, h, 0, 0).unwrap();
+//! let deploy = Deployment {
+//!     id: "d1".into(),
+//!     repos: vec!["api".into()],
+//!     environment: "production".into(),
+//!     is_production: true,
+//!     status: DeploymentStatus::Success,
+//!     started_at: at(5, 9),
+//!     finished_at: Some(at(5, 10)),
+//!     source: DeploymentSource::WorkflowRun,
+//! };
+//! let change = Change {
+//!     id: "api#1".into(),
+//!     repo: "api".into(),
+//!     first_commit_at: at(4, 10),
+//!     merged_at: Some(at(5, 8)),
+//!     deployed_by: None,
+//! };
+//! let input = DoraInput { deployments: vec![deploy], changes: vec![change], incidents: vec![] };
+//! let week = BucketSpec::with_zone_name(
+//!     NaiveDate::from_ymd_opt(2024, 3, 4).unwrap(),
+//!     NaiveDate::from_ymd_opt(2024, 3, 10).unwrap(),
+//!     Granularity::Week,
+//!     "Europe/Berlin",
+//! )
+//! .unwrap();
+//! let report = dora_report(&input, &week, &AttributionRule::default());
+//! assert_eq!(report.deployment_frequency.deployments, 1);
+//! // first commit 03-04 10:00 -> deployed 03-05 10:00: 24 hours
+//! assert_eq!(report.lead_time.distribution.unwrap().median, 86_400.0);
+//! assert_eq!(report.change_failure_rate.rate, Some(0.0));
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

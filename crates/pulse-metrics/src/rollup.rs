@@ -47,12 +47,16 @@ pub fn rollup(
     parents: &BTreeMap<String, Option<String>>,
     items: &[TeamItem],
 ) -> Result<BTreeMap<String, Rollup>, MetricsError> {
-    let mut values: BTreeMap<&str, BTreeMap<&str, f64>> =
-        parents.keys().map(|t| (t.as_str(), BTreeMap::new())).collect();
+    let mut values: BTreeMap<&str, BTreeMap<&str, f64>> = parents
+        .keys()
+        .map(|t| (t.as_str(), BTreeMap::new()))
+        .collect();
     for item in items {
         for team in lineage(parents, &item.team_id)? {
             if let Some(team_values) = values.get_mut(team) {
-                team_values.entry(item.item_id.as_str()).or_insert(item.value);
+                team_values
+                    .entry(item.item_id.as_str())
+                    .or_insert(item.value);
             }
         }
     }
@@ -76,7 +80,10 @@ pub fn rollup(
 }
 
 /// The team and all its ancestors, nearest first.
-fn lineage<'a>(parents: &'a BTreeMap<String, Option<String>>, team: &'a str) -> Result<Vec<&'a str>, MetricsError> {
+fn lineage<'a>(
+    parents: &'a BTreeMap<String, Option<String>>,
+    team: &'a str,
+) -> Result<Vec<&'a str>, MetricsError> {
     let mut chain = Vec::new();
     let mut seen = BTreeSet::new();
     let mut current = Some(team);

@@ -100,11 +100,15 @@ impl SprintIssue {
     pub fn in_sprint_at(&self, t: Timestamp) -> bool {
         let mut events: Vec<&MembershipEvent> = self.events.iter().filter(|e| e.at <= t).collect();
         events.sort_by_key(|e| e.at);
-        events.last().is_some_and(|e| e.change == MembershipChange::Added)
+        events
+            .last()
+            .is_some_and(|e| e.change == MembershipChange::Added)
     }
 
     fn changed_within(&self, change: MembershipChange, from: Timestamp, to: Timestamp) -> bool {
-        self.events.iter().any(|e| e.change == change && e.at > from && e.at <= to)
+        self.events
+            .iter()
+            .any(|e| e.change == change && e.at > from && e.at <= to)
     }
 
     fn points(&self) -> f64 {
@@ -160,20 +164,21 @@ pub fn analyze_sprint(sprint: &Sprint, issues: &[SprintIssue]) -> SprintReport {
     let committed: Vec<&SprintIssue> = issues.iter().filter(|i| i.in_sprint_at(start)).collect();
     let at_close: Vec<&SprintIssue> = issues.iter().filter(|i| i.in_sprint_at(close)).collect();
     let committed_tally = Tally::of(committed.iter().copied());
-    let completed_committed = Tally::of(committed.iter().copied().filter(|i| i.in_sprint_at(close) && is_done(i)));
+    let completed_committed = Tally::of(
+        committed
+            .iter()
+            .copied()
+            .filter(|i| i.in_sprint_at(close) && is_done(i)),
+    );
     SprintReport {
         sprint_id: sprint.id.clone(),
         committed: committed_tally,
-        added: Tally::of(
-            issues
-                .iter()
-                .filter(|i| !i.in_sprint_at(start) && i.changed_within(MembershipChange::Added, start, close)),
-        ),
-        removed: Tally::of(
-            issues
-                .iter()
-                .filter(|i| !i.in_sprint_at(close) && i.changed_within(MembershipChange::Removed, start, close)),
-        ),
+        added: Tally::of(issues.iter().filter(|i| {
+            !i.in_sprint_at(start) && i.changed_within(MembershipChange::Added, start, close)
+        })),
+        removed: Tally::of(issues.iter().filter(|i| {
+            !i.in_sprint_at(close) && i.changed_within(MembershipChange::Removed, start, close)
+        })),
         completed: Tally::of(at_close.iter().copied().filter(|i| is_done(i))),
         completed_committed,
         carry_over: Tally::of(at_close.iter().copied().filter(|i| !is_done(i))),
@@ -185,5 +190,10 @@ pub fn analyze_sprint(sprint: &Sprint, issues: &[SprintIssue]) -> SprintReport {
 
 /// Velocity over several sprints: distribution of completed points per sprint.
 pub fn velocity(reports: &[SprintReport]) -> Option<Distribution> {
-    Distribution::from_values(&reports.iter().map(|r| r.completed.points).collect::<Vec<_>>())
+    Distribution::from_values(
+        &reports
+            .iter()
+            .map(|r| r.completed.points)
+            .collect::<Vec<_>>(),
+    )
 }

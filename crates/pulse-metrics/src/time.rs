@@ -72,7 +72,9 @@ impl Granularity {
         let month_index = i64::from(date.year()) * 12 + i64::from(date.month0());
         match self {
             Granularity::Day => i64::from(date.num_days_from_ce()),
-            Granularity::Week => i64::from(self.period_start(date).num_days_from_ce()).div_euclid(7),
+            Granularity::Week => {
+                i64::from(self.period_start(date).num_days_from_ce()).div_euclid(7)
+            }
             Granularity::Month => month_index,
             Granularity::HalfYear => month_index.div_euclid(6),
         }
@@ -141,7 +143,12 @@ impl BucketSpec {
         if start > end {
             return Err(MetricsError::InvalidRange { start, end });
         }
-        Ok(Self { start, end, granularity, tz })
+        Ok(Self {
+            start,
+            end,
+            granularity,
+            tz,
+        })
     }
 
     /// Like [`BucketSpec::new`] but takes the time zone by IANA name.
@@ -156,7 +163,10 @@ impl BucketSpec {
 
     /// The same range and zone with another granularity.
     pub fn with_granularity(&self, granularity: Granularity) -> Self {
-        Self { granularity, ..self.clone() }
+        Self {
+            granularity,
+            ..self.clone()
+        }
     }
 
     /// Instant at which the range starts (inclusive): local midnight of `start`.
@@ -245,7 +255,10 @@ impl BucketSpec {
     }
 
     /// Counts instants per bucket (a continuous series, zeros included).
-    pub fn count_series(&self, times: impl IntoIterator<Item = Timestamp>) -> Vec<SeriesPoint<u64>> {
+    pub fn count_series(
+        &self,
+        times: impl IntoIterator<Item = Timestamp>,
+    ) -> Vec<SeriesPoint<u64>> {
         self.series(times.into_iter().map(|t| (t, ())), |v| v.len() as u64)
     }
 }
@@ -317,8 +330,18 @@ mod tests {
             (Granularity::Week, "2024-03-10", "2024-03-04", "2024-03-11"),
             (Granularity::Week, "2024-03-11", "2024-03-11", "2024-03-18"),
             (Granularity::Month, "2024-12-31", "2024-12-01", "2025-01-01"),
-            (Granularity::HalfYear, "2024-07-01", "2024-07-01", "2025-01-01"),
-            (Granularity::HalfYear, "2024-06-30", "2024-01-01", "2024-07-01"),
+            (
+                Granularity::HalfYear,
+                "2024-07-01",
+                "2024-07-01",
+                "2025-01-01",
+            ),
+            (
+                Granularity::HalfYear,
+                "2024-06-30",
+                "2024-01-01",
+                "2024-07-01",
+            ),
         ];
         for (g, date, start, next) in cases {
             assert_eq!(g.period_start(d(date)), d(start), "{g:?} {date}");
@@ -328,14 +351,20 @@ mod tests {
 
     #[test]
     fn spec_validation_and_zone_parsing() {
-        assert!(BucketSpec::new(d("2024-02-02"), d("2024-02-01"), Granularity::Day, Tz::UTC).is_err());
+        assert!(
+            BucketSpec::new(d("2024-02-02"), d("2024-02-01"), Granularity::Day, Tz::UTC).is_err()
+        );
         assert_eq!(
             parse_tz("Mars/Olympus"),
             Err(MetricsError::UnknownTimeZone("Mars/Olympus".into()))
         );
-        let spec =
-            BucketSpec::with_zone_name(d("2024-01-01"), d("2024-01-31"), Granularity::Week, "Europe/Berlin")
-                .expect("valid");
+        let spec = BucketSpec::with_zone_name(
+            d("2024-01-01"),
+            d("2024-01-31"),
+            Granularity::Week,
+            "Europe/Berlin",
+        )
+        .expect("valid");
         let json = serde_json::to_string(&spec).expect("serialise");
         assert!(json.contains("\"Europe/Berlin\""), "{json}");
         let back: BucketSpec = serde_json::from_str(&json).expect("deserialise");

@@ -3,11 +3,18 @@
 use sea_orm_migration::prelude::*;
 
 pub fn id(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).uuid().not_null().primary_key().to_owned()
+    ColumnDef::new(Alias::new(name))
+        .uuid()
+        .not_null()
+        .primary_key()
+        .to_owned()
 }
 
 pub fn uuid(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).uuid().not_null().to_owned()
+    ColumnDef::new(Alias::new(name))
+        .uuid()
+        .not_null()
+        .to_owned()
 }
 
 pub fn uuid_null(name: &str) -> ColumnDef {
@@ -15,7 +22,10 @@ pub fn uuid_null(name: &str) -> ColumnDef {
 }
 
 pub fn text(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).text().not_null().to_owned()
+    ColumnDef::new(Alias::new(name))
+        .text()
+        .not_null()
+        .to_owned()
 }
 
 pub fn text_null(name: &str) -> ColumnDef {
@@ -23,20 +33,33 @@ pub fn text_null(name: &str) -> ColumnDef {
 }
 
 pub fn boolean(name: &str, default: bool) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).boolean().not_null().default(default).to_owned()
+    ColumnDef::new(Alias::new(name))
+        .boolean()
+        .not_null()
+        .default(default)
+        .to_owned()
 }
 
 /// A UTC timestamp (`timestamptz` on PostgreSQL).
 pub fn ts(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).timestamp_with_time_zone().not_null().to_owned()
+    ColumnDef::new(Alias::new(name))
+        .timestamp_with_time_zone()
+        .not_null()
+        .to_owned()
 }
 
 pub fn ts_null(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).timestamp_with_time_zone().null().to_owned()
+    ColumnDef::new(Alias::new(name))
+        .timestamp_with_time_zone()
+        .null()
+        .to_owned()
 }
 
 pub fn json_null(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).json_binary().null().to_owned()
+    ColumnDef::new(Alias::new(name))
+        .json_binary()
+        .null()
+        .to_owned()
 }
 
 pub fn blob_null(name: &str) -> ColumnDef {
@@ -59,7 +82,8 @@ pub fn fk(table: &str, column: &str, to: &str) -> ForeignKeyCreateStatement {
 
 pub fn index(table: &str, name: &str, columns: &[&str], unique: bool) -> IndexCreateStatement {
     let mut idx = Index::create();
-    idx.name(format!("ix_{table}_{name}")).table(Alias::new(table));
+    idx.name(format!("ix_{table}_{name}"))
+        .table(Alias::new(table));
     for c in columns {
         idx.col(Alias::new(*c));
     }
@@ -70,5 +94,8 @@ pub fn index(table: &str, name: &str, columns: &[&str], unique: bool) -> IndexCr
 }
 
 pub fn drop(table: &str) -> TableDropStatement {
-    Table::drop().table(Alias::new(table)).if_exists().to_owned()
+    Table::drop()
+        .table(Alias::new(table))
+        .if_exists()
+        .to_owned()
 }

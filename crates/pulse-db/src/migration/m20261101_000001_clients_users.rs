@@ -20,7 +20,8 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("clients", "name", &["name"], true)).await?;
+        m.create_index(index("clients", "name", &["name"], true))
+            .await?;
         enable_tenant_rls(m, "clients", "id").await?;
 
         m.create_table(
@@ -33,7 +34,12 @@ impl MigrationTrait for Migration {
                 .col(text("password_hash"))
                 .col(text("role"))
                 .col(boolean("active", true))
-                .col(ColumnDef::new(Alias::new("theme")).text().not_null().default("system"))
+                .col(
+                    ColumnDef::new(Alias::new("theme"))
+                        .text()
+                        .not_null()
+                        .default("system"),
+                )
                 .col(ts("created_at"))
                 .col(ts("updated_at"))
                 .col(ts("password_changed_at"))
@@ -42,8 +48,15 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("users", "client_email", &["client_id", "email"], true)).await?;
-        m.create_index(index("users", "email", &["email"], false)).await?;
+        m.create_index(index(
+            "users",
+            "client_email",
+            &["client_id", "email"],
+            true,
+        ))
+        .await?;
+        m.create_index(index("users", "email", &["email"], false))
+            .await?;
         enable_tenant_rls(m, "users", "client_id").await?;
         Ok(())
     }

@@ -29,7 +29,13 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("sessions", "client_user", &["client_id", "user_id"], false)).await?;
+        m.create_index(index(
+            "sessions",
+            "client_user",
+            &["client_id", "user_id"],
+            false,
+        ))
+        .await?;
         enable_tenant_rls(m, "sessions", "client_id").await?;
 
         m.create_table(
@@ -50,7 +56,13 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("api_tokens", "client_user", &["client_id", "user_id"], false)).await?;
+        m.create_index(index(
+            "api_tokens",
+            "client_user",
+            &["client_id", "user_id"],
+            false,
+        ))
+        .await?;
         enable_tenant_rls(m, "api_tokens", "client_id").await?;
 
         m.create_table(
@@ -63,8 +75,15 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("login_failures", "account_at", &["account_key", "at"], false)).await?;
-        m.create_index(index("login_failures", "ip_at", &["ip", "at"], false)).await?;
+        m.create_index(index(
+            "login_failures",
+            "account_at",
+            &["account_key", "at"],
+            false,
+        ))
+        .await?;
+        m.create_index(index("login_failures", "ip_at", &["ip", "at"], false))
+            .await?;
         Ok(())
     }
 

@@ -12,10 +12,20 @@ impl MigrationTrait for Migration {
         m.create_table(
             Table::create()
                 .table(Alias::new("client_settings"))
-                .col(ColumnDef::new(Alias::new("client_id")).uuid().not_null().primary_key())
+                .col(
+                    ColumnDef::new(Alias::new("client_id"))
+                        .uuid()
+                        .not_null()
+                        .primary_key(),
+                )
                 .col(text("display_name"))
                 .col(json_null("custom_colors"))
-                .col(ColumnDef::new(Alias::new("color_schema")).text().not_null().default("default"))
+                .col(
+                    ColumnDef::new(Alias::new("color_schema"))
+                        .text()
+                        .not_null()
+                        .default("default"),
+                )
                 .col(blob_null("logo"))
                 .col(text_null("logo_mime"))
                 .col(ts("updated_at"))
@@ -41,7 +51,8 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("audit_log", "client_at", &["client_id", "at"], false)).await?;
+        m.create_index(index("audit_log", "client_at", &["client_id", "at"], false))
+            .await?;
         enable_tenant_rls(m, "audit_log", "client_id").await?;
         Ok(())
     }

@@ -40,14 +40,20 @@ pub async fn status(db: &DatabaseConnection) -> anyhow::Result<Vec<Status>> {
     let list = Migrator::get_migration_with_status(db).await?;
     Ok(list
         .iter()
-        .map(|m| Status { name: m.name().to_string(), applied: m.status() == MigrationStatus::Applied })
+        .map(|m| Status {
+            name: m.name().to_string(),
+            applied: m.status() == MigrationStatus::Applied,
+        })
         .collect())
 }
 
 /// Applies every pending migration; returns the names applied.
 pub async fn up(db: &DatabaseConnection) -> anyhow::Result<Vec<String>> {
-    let pending: Vec<String> =
-        Migrator::get_pending_migrations(db).await?.iter().map(|m| m.name().to_string()).collect();
+    let pending: Vec<String> = Migrator::get_pending_migrations(db)
+        .await?
+        .iter()
+        .map(|m| m.name().to_string())
+        .collect();
     Migrator::up(db, None).await?;
     Ok(pending)
 }
@@ -60,16 +66,25 @@ pub async fn down_to(db: &DatabaseConnection, target: &str) -> anyhow::Result<Ve
     let keep = if target == "0" {
         0
     } else {
-        let matches: Vec<usize> =
-            all.iter().enumerate().filter(|(_, m)| m.name.starts_with(target)).map(|(i, _)| i).collect();
+        let matches: Vec<usize> = all
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.name.starts_with(target))
+            .map(|(i, _)| i)
+            .collect();
         match matches.as_slice() {
             [i] => i + 1,
             [] => anyhow::bail!("no migration named '{target}' (see `pulse migrate status`)"),
             _ => anyhow::bail!("'{target}' matches several migrations; give more of the name"),
         }
     };
-    let to_undo: Vec<String> =
-        all.iter().skip(keep).filter(|m| m.applied).map(|m| m.name.clone()).rev().collect();
+    let to_undo: Vec<String> = all
+        .iter()
+        .skip(keep)
+        .filter(|m| m.applied)
+        .map(|m| m.name.clone())
+        .rev()
+        .collect();
     if !to_undo.is_empty() {
         Migrator::down(db, Some(to_undo.len() as u32)).await?;
     }

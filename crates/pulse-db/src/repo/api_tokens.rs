@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 use pulse_core::{ApiTokenId, Error, Result, Role, UserId};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+};
 
 use super::now;
 use crate::entity::api_tokens::{self, Column, Entity, Model};
@@ -82,7 +84,10 @@ pub async fn find_for_auth(db: &impl ConnectionTrait, id: ApiTokenId) -> Result<
 /// Records use (at most once a minute per token, to keep writes off the hot path).
 pub async fn touch(db: &impl ConnectionTrait, token: &Model) -> Result<()> {
     let at = now();
-    if token.last_used_at.is_some_and(|t| at - t < chrono::Duration::minutes(1)) {
+    if token
+        .last_used_at
+        .is_some_and(|t| at - t < chrono::Duration::minutes(1))
+    {
         return Ok(());
     }
     Entity::update_many()

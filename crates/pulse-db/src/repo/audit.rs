@@ -2,7 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use pulse_core::{AuditId, ClientId, Result, UserId};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
+};
 
 use super::{now, Page, Paged};
 use crate::entity::audit_log::{self, Column, Entity, Model};

@@ -15,7 +15,9 @@ pub async fn create(db: &impl ConnectionTrait, name: &str) -> Result<Model> {
         return Err(Error::invalid("name", "must be 1 to 200 characters"));
     }
     if find_by_name(db, name).await?.is_some() {
-        return Err(Error::Conflict(format!("a client named '{name}' already exists")));
+        return Err(Error::Conflict(format!(
+            "a client named '{name}' already exists"
+        )));
     }
     let at = now();
     let model = clients::ActiveModel {
@@ -43,7 +45,10 @@ pub async fn find(db: &impl ConnectionTrait, id: ClientId) -> Result<Option<Mode
 
 /// Every client, oldest first.
 pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<Model>> {
-    Ok(Entity::find().order_by_asc(Column::CreatedAt).all(db).await?)
+    Ok(Entity::find()
+        .order_by_asc(Column::CreatedAt)
+        .all(db)
+        .await?)
 }
 
 /// Activates or deactivates a client. A deactivated client's members cannot log in and their
@@ -58,5 +63,8 @@ pub async fn set_active(db: &impl ConnectionTrait, id: ClientId, active: bool) -
 
 /// The caller's own client.
 pub async fn current(tx: &TenantTx) -> Result<Model> {
-    Entity::find_by_id(tx.client_uuid()).one(tx.conn()).await?.ok_or(Error::NotFound)
+    Entity::find_by_id(tx.client_uuid())
+        .one(tx.conn())
+        .await?
+        .ok_or(Error::NotFound)
 }

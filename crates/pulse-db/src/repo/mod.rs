@@ -27,7 +27,10 @@ impl Page {
 
     /// A page, clamped to the allowed size.
     pub fn new(limit: Option<u64>, offset: Option<u64>) -> Self {
-        Self { limit: limit.unwrap_or(50).clamp(1, Self::MAX_LIMIT), offset: offset.unwrap_or(0) }
+        Self {
+            limit: limit.unwrap_or(50).clamp(1, Self::MAX_LIMIT),
+            offset: offset.unwrap_or(0),
+        }
     }
 }
 

@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 use pulse_core::{ClientId, Error, Result, SessionId, UserId};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+};
 
 use super::now;
 use crate::entity::sessions::{self, Column, Entity, Model};
@@ -61,14 +63,21 @@ pub struct SessionState {
 impl SessionState {
     /// Whether requests may use this session now.
     pub fn is_usable(&self, at: DateTime<Utc>) -> bool {
-        self.session.revoked_at.is_none() && self.session.expires_at > at && self.user.active && self.client_active
+        self.session.revoked_at.is_none()
+            && self.session.expires_at > at
+            && self.user.active
+            && self.client_active
     }
 }
 
 /// Reads a session with its user and client state, for verifying a request whose token named this
 /// session and client. Runs on the privileged connection (one query path for every request, before a
 /// tenant transaction exists); the client id comes from the verified token and is checked here.
-pub async fn load_state(db: &impl ConnectionTrait, client: ClientId, id: SessionId) -> Result<Option<SessionState>> {
+pub async fn load_state(
+    db: &impl ConnectionTrait,
+    client: ClientId,
+    id: SessionId,
+) -> Result<Option<SessionState>> {
     let Some(session) = Entity::find_by_id(id.uuid())
         .filter(Column::ClientId.eq(client.uuid()))
         .one(db)
@@ -83,8 +92,15 @@ pub async fn load_state(db: &impl ConnectionTrait, client: ClientId, id: Session
     else {
         return Ok(None);
     };
-    let client_active = clients::Entity::find_by_id(client.uuid()).one(db).await?.is_some_and(|c| c.active);
-    Ok(Some(SessionState { session, user, client_active }))
+    let client_active = clients::Entity::find_by_id(client.uuid())
+        .one(db)
+        .await?
+        .is_some_and(|c| c.active);
+    Ok(Some(SessionState {
+        session,
+        user,
+        client_active,
+    }))
 }
 
 /// Reads a session by id for refreshing (the refresh token names the session; its secret is then
@@ -146,7 +162,12 @@ pub async fn revoke(tx: &TenantTx, user: UserId, id: SessionId, reason: &str) ->
 }
 
 /// Revokes every session of a user (optionally sparing one); returns the ids revoked.
-pub async fn revoke_all(tx: &TenantTx, user: UserId, except: Option<SessionId>, reason: &str) -> Result<Vec<SessionId>> {
+pub async fn revoke_all(
+    tx: &TenantTx,
+    user: UserId,
+    except: Option<SessionId>,
+    reason: &str,
+) -> Result<Vec<SessionId>> {
     let mut query = Entity::find()
         .filter(Column::ClientId.eq(tx.client_uuid()))
         .filter(Column::UserId.eq(user.uuid()))
@@ -154,7 +175,12 @@ pub async fn revoke_all(tx: &TenantTx, user: UserId, except: Option<SessionId>, 
     if let Some(keep) = except {
         query = query.filter(Column::Id.ne(keep.uuid()));
     }
-    let ids: Vec<SessionId> = query.all(tx.conn()).await?.into_iter().map(|s| SessionId::from_uuid(s.id)).collect();
+    let ids: Vec<SessionId> = query
+        .all(tx.conn())
+        .await?
+        .into_iter()
+        .map(|s| SessionId::from_uuid(s.id))
+        .collect();
     if !ids.is_empty() {
         Entity::update_many()
             .col_expr(Column::RevokedAt, Expr::value(now()))

@@ -9,7 +9,11 @@ use crate::TenantTx;
 
 /// The client's settings, created with defaults on first read.
 pub async fn get(tx: &TenantTx) -> Result<Model> {
-    if let Some(found) = Entity::find().filter(Column::ClientId.eq(tx.client_uuid())).one(tx.conn()).await? {
+    if let Some(found) = Entity::find()
+        .filter(Column::ClientId.eq(tx.client_uuid()))
+        .one(tx.conn())
+        .await?
+    {
         return Ok(found);
     }
     let client = clients::current(tx).await?;
@@ -25,7 +29,11 @@ pub async fn get(tx: &TenantTx) -> Result<Model> {
 }
 
 async fn upsert(tx: &TenantTx, model: Model) -> Result<Model> {
-    let exists = Entity::find().filter(Column::ClientId.eq(tx.client_uuid())).one(tx.conn()).await?.is_some();
+    let exists = Entity::find()
+        .filter(Column::ClientId.eq(tx.client_uuid()))
+        .one(tx.conn())
+        .await?
+        .is_some();
     let mut active: client_settings::ActiveModel = model.into();
     active.client_id = Set(tx.client_uuid());
     active.updated_at = Set(now());

@@ -3,13 +3,13 @@
 
 use pulse_core::{ClientId, Error, Result, Role, UserId};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 
 use super::{now, Page, Paged};
-use crate::entity::{clients, users};
 use crate::entity::users::{Column, Entity, Model};
+use crate::entity::{clients, users};
 use crate::TenantTx;
 
 /// Normalises an e-mail for storage and lookup.
@@ -39,7 +39,9 @@ pub async fn create(tx: &TenantTx, new: NewUser) -> Result<Model> {
         .count(tx.conn())
         .await?;
     if exists > 0 {
-        return Err(Error::Conflict("a user with this e-mail already exists".into()));
+        return Err(Error::Conflict(
+            "a user with this e-mail already exists".into(),
+        ));
     }
     let at = now();
     let model = users::ActiveModel {
@@ -88,9 +90,18 @@ pub async fn list(tx: &TenantTx, filter: &UserFilter, page: Page) -> Result<Page
     if let Some(active) = filter.active {
         query = query.filter(Column::Active.eq(active));
     }
-    if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    if let Some(search) = filter
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         let needle = search.to_lowercase();
-        query = query.filter(Column::Email.contains(needle.clone()).or(Column::Name.contains(search)));
+        query = query.filter(
+            Column::Email
+                .contains(needle.clone())
+                .or(Column::Name.contains(search)),
+        );
     }
     let total = query.clone().count(tx.conn()).await?;
     let items = query
@@ -130,7 +141,12 @@ pub async fn set_password_hash(tx: &TenantTx, id: UserId, hash: String) -> Resul
 }
 
 /// Updates the display name and/or theme.
-pub async fn update_profile(tx: &TenantTx, id: UserId, name: Option<String>, theme: Option<String>) -> Result<Model> {
+pub async fn update_profile(
+    tx: &TenantTx,
+    id: UserId,
+    name: Option<String>,
+    theme: Option<String>,
+) -> Result<Model> {
     let mut model: users::ActiveModel = get(tx, id).await?.into();
     if let Some(name) = name {
         model.name = Set(name.trim().to_string());
@@ -185,7 +201,11 @@ pub async fn find_for_login(
 }
 
 /// Operator lookup of one user by e-mail in one client (the CLI).
-pub async fn find_in_client(db: &impl ConnectionTrait, client: ClientId, email: &str) -> Result<Option<Model>> {
+pub async fn find_in_client(
+    db: &impl ConnectionTrait,
+    client: ClientId,
+    email: &str,
+) -> Result<Option<Model>> {
     Ok(Entity::find()
         .filter(Column::ClientId.eq(client.uuid()))
         .filter(Column::Email.eq(normalize_email(email)))
@@ -196,4 +216,26 @@ pub async fn find_in_client(db: &impl ConnectionTrait, client: ClientId, email: 
 /// Whether any user exists at all (first-run bootstrap).
 pub async fn any_exists(db: &impl ConnectionTrait) -> Result<bool> {
     Ok(Entity::find().count(db).await? > 0)
+}
+
+/// Reads an active user of an active client by id, for authenticating an API token (privileged:
+/// the token row named the client and user).
+pub async fn find_for_login_by_id(
+    db: &impl ConnectionTrait,
+    client: ClientId,
+    id: UserId,
+) -> Result<Option<Model>> {
+    let Some(user) = Entity::find_by_id(id.uuid())
+        .filter(Column::ClientId.eq(client.uuid()))
+        .filter(Column::Active.eq(true))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let client_active = clients::Entity::find_by_id(client.uuid())
+        .one(db)
+        .await?
+        .is_some_and(|c| c.active);
+    Ok(client_active.then_some(user))
 }

@@ -47,7 +47,10 @@ impl BenchmarkTable {
                 .rate
                 .and_then(|r| self.tier(Metric::ChangeFailureRate, year, r)),
             recovery_time: recovery.and_then(|d| self.tier(Metric::RecoveryTime, year, d.median)),
-            rework_rate: report.rework_rate.rate.and_then(|r| self.tier(Metric::ReworkRate, year, r)),
+            rework_rate: report
+                .rework_rate
+                .rate
+                .and_then(|r| self.tier(Metric::ReworkRate, year, r)),
         })
     }
 }

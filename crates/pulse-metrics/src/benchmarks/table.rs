@@ -92,8 +92,12 @@ impl Measurement {
     pub fn statistic(&self, statistic: Statistic) -> Option<f64> {
         match (self, statistic) {
             (Measurement::Value(v), Statistic::Value) => Some(*v),
-            (Measurement::DeploymentDays(m), Statistic::MedianDeploymentDaysPerWeek) => Some(m.per_week),
-            (Measurement::DeploymentDays(m), Statistic::MedianDeploymentDaysPerMonth) => Some(m.per_month),
+            (Measurement::DeploymentDays(m), Statistic::MedianDeploymentDaysPerWeek) => {
+                Some(m.per_week)
+            }
+            (Measurement::DeploymentDays(m), Statistic::MedianDeploymentDaysPerMonth) => {
+                Some(m.per_month)
+            }
             (Measurement::DeploymentDays(m), Statistic::MedianDeploymentDaysPerSixMonths) => {
                 Some(m.per_six_months)
             }
@@ -184,8 +188,8 @@ impl BenchmarkTable {
     /// Parses and validates a table: years are unique, every metric has at
     /// least one rule, and every rule other than `any` has a finite threshold.
     pub fn from_json(json: &str) -> Result<Self, MetricsError> {
-        let table: BenchmarkTable =
-            serde_json::from_str(json).map_err(|e| MetricsError::InvalidBenchmarkData(e.to_string()))?;
+        let table: BenchmarkTable = serde_json::from_str(json)
+            .map_err(|e| MetricsError::InvalidBenchmarkData(e.to_string()))?;
         let mut seen = BTreeSet::new();
         for y in &table.years {
             if !seen.insert(y.year) {
@@ -195,8 +199,14 @@ impl BenchmarkTable {
                 if rules.is_empty() {
                     return Err(invalid(format!("{} {metric:?} has no rule", y.year)));
                 }
-                if rules.iter().any(|r| r.op != Comparison::Any && !r.threshold.is_some_and(f64::is_finite)) {
-                    return Err(invalid(format!("{} {metric:?} has a rule without threshold", y.year)));
+                if rules
+                    .iter()
+                    .any(|r| r.op != Comparison::Any && !r.threshold.is_some_and(f64::is_finite))
+                {
+                    return Err(invalid(format!(
+                        "{} {metric:?} has a rule without threshold",
+                        y.year
+                    )));
                 }
             }
         }
@@ -231,7 +241,9 @@ impl BenchmarkTable {
         let measurement = value.into();
         let rules = self.year(year)?.metrics.get(&metric)?;
         for rule in rules {
-            let v = measurement.statistic(rule.statistic).filter(|v| v.is_finite())?;
+            let v = measurement
+                .statistic(rule.statistic)
+                .filter(|v| v.is_finite())?;
             if rule.matches(v) {
                 return Some(rule.tier);
             }

@@ -31,7 +31,11 @@ pub struct ChangeFailureRate {
 /// deployments that finished in the range. An incident counts for its
 /// deployment whenever it was created. Reads [`Incident::caused_by`] (see
 /// [`super::attribute_incidents`]).
-pub fn change_failure_rate(deployments: &[Deployment], incidents: &[Incident], spec: &BucketSpec) -> ChangeFailureRate {
+pub fn change_failure_rate(
+    deployments: &[Deployment],
+    incidents: &[Incident],
+    spec: &BucketSpec,
+) -> ChangeFailureRate {
     let set = DeploymentSet::new(deployments);
     let in_range: BTreeSet<&str> = set
         .successful()

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 /// Average length of a Gregorian month in days (365.2425 / 12), used for the
 /// per-month average.
-pub const DAYS_PER_MONTH: f64 = 30.436875;
+const DAYS_PER_MONTH: f64 = 30.436875;
 
 /// Deployments in one bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -49,7 +49,11 @@ pub struct DeploymentFrequency {
 /// whose `finished_at` falls in the range of `spec`.
 pub fn deployment_frequency(deployments: &[Deployment], spec: &BucketSpec) -> DeploymentFrequency {
     let set = DeploymentSet::new(deployments);
-    let times: Vec<_> = set.successful().map(finish).filter(|&t| spec.contains(t)).collect();
+    let times: Vec<_> = set
+        .successful()
+        .map(finish)
+        .filter(|&t| spec.contains(t))
+        .collect();
     let days: BTreeSet<NaiveDate> = times.iter().map(|&t| spec.local_date(t)).collect();
     let days_in_range = spec.days();
     let per_day = if days_in_range > 0 {

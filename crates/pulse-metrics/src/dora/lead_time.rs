@@ -35,7 +35,11 @@ pub struct LeadTime {
 
 /// Computes lead time for changes. Reads [`Change::deployed_by`] (see
 /// [`super::link_changes_to_deployments`]).
-pub fn lead_time_for_changes(deployments: &[Deployment], changes: &[Change], spec: &BucketSpec) -> LeadTime {
+pub fn lead_time_for_changes(
+    deployments: &[Deployment],
+    changes: &[Change],
+    spec: &BucketSpec,
+) -> LeadTime {
     let set = DeploymentSet::new(deployments);
     let mut samples = Vec::new();
     let mut negative = 0;

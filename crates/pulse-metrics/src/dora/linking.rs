@@ -46,25 +46,43 @@ pub fn normalize_deployments(deployments: &[Deployment]) -> Vec<Deployment> {
     merged
 }
 
-/// Normalised deployments plus the successful production ones in finish order.
+/// Normalised deployments plus the successful production ones in finish order,
+/// globally and per repository, for binary searches by finish time.
 pub(crate) struct DeploymentSet {
     all: Vec<Deployment>,
     /// Indices into `all` of successful production deployments, sorted by
     /// `(finished_at, id)`.
     successful: Vec<usize>,
+    /// The same, per repository.
+    by_repo: HashMap<String, Vec<usize>>,
     by_id: HashMap<String, usize>,
 }
 
 impl DeploymentSet {
     pub(crate) fn new(deployments: &[Deployment]) -> Self {
         let all = normalize_deployments(deployments);
-        let mut successful: Vec<usize> =
-            (0..all.len()).filter(|&i| all[i].is_successful_production()).collect();
-        successful.sort_by(|&a, &b| {
-            (finish(&all[a]), &all[a].id).cmp(&(finish(&all[b]), &all[b].id))
-        });
-        let by_id = all.iter().enumerate().map(|(i, d)| (d.id.clone(), i)).collect();
-        Self { all, successful, by_id }
+        let mut successful: Vec<usize> = (0..all.len())
+            .filter(|&i| all[i].is_successful_production())
+            .collect();
+        successful
+            .sort_by(|&a, &b| (finish(&all[a]), &all[a].id).cmp(&(finish(&all[b]), &all[b].id)));
+        let mut by_repo: HashMap<String, Vec<usize>> = HashMap::new();
+        for &i in &successful {
+            for repo in &all[i].repos {
+                by_repo.entry(repo.clone()).or_default().push(i);
+            }
+        }
+        let by_id = all
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.id.clone(), i))
+            .collect();
+        Self {
+            all,
+            successful,
+            by_repo,
+            by_id,
+        }
     }
 
     /// All normalised deployments, whatever their status.
@@ -73,7 +91,7 @@ impl DeploymentSet {
     }
 
     /// Successful production deployments, earliest finish first.
-    pub(crate) fn successful(&self) -> impl DoubleEndedIterator<Item = &Deployment> + '_ {
+    pub(crate) fn successful(&self) -> impl Iterator<Item = &Deployment> + '_ {
         self.successful.iter().map(|&i| &self.all[i])
     }
 
@@ -89,11 +107,31 @@ impl DeploymentSet {
 
     /// The earliest successful production deployment of `repo` that finished
     /// at or after `at` (`inclusive`) or strictly after `at`.
-    pub(crate) fn first_after(&self, repo: &str, at: Timestamp, inclusive: bool) -> Option<&Deployment> {
-        self.successful().find(|d| {
-            let f = finish(d);
-            d.touches(repo) && (f > at || (inclusive && f == at))
-        })
+    pub(crate) fn first_after(
+        &self,
+        repo: &str,
+        at: Timestamp,
+        inclusive: bool,
+    ) -> Option<&Deployment> {
+        let list = self.by_repo.get(repo)?;
+        let pos = list.partition_point(|&i| {
+            let f = finish(&self.all[i]);
+            if inclusive {
+                f < at
+            } else {
+                f <= at
+            }
+        });
+        list.get(pos).map(|&i| &self.all[i])
+    }
+
+    /// The latest successful production deployment (any repository) that
+    /// finished strictly before `at`.
+    pub(crate) fn latest_before(&self, at: Timestamp) -> Option<&Deployment> {
+        let pos = self
+            .successful
+            .partition_point(|&i| finish(&self.all[i]) < at);
+        pos.checked_sub(1).map(|p| &self.all[self.successful[p]])
     }
 }
 
@@ -143,15 +181,15 @@ pub fn attribute_incidents(
     rule: &AttributionRule,
 ) -> Vec<Incident> {
     let set = DeploymentSet::new(deployments);
-    let window = rule.window.map(|w| TimeDelta::from_std(w).unwrap_or(TimeDelta::MAX));
+    let window = rule
+        .window
+        .map(|w| TimeDelta::from_std(w).unwrap_or(TimeDelta::MAX));
     incidents
         .iter()
         .map(|incident| {
             let mut attributed = incident.clone();
             attributed.caused_by = incident.explicit_deployment.clone().or_else(|| {
-                set.successful()
-                    .rev()
-                    .find(|d| finish(d) < incident.created_at)
+                set.latest_before(incident.created_at)
                     .filter(|d| window.is_none_or(|w| incident.created_at - finish(d) <= w))
                     .map(|d| d.id.clone())
             });

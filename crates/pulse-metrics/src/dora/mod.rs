@@ -36,8 +36,6 @@ pub use linking::{attribute_incidents, link_changes_to_deployments, normalize_de
 pub use model::{
     AttributionRule, Change, Deployment, DeploymentSource, DeploymentStatus, Incident,
 };
-pub use recovery::{
-    failed_deployment_recovery_time, time_to_restore, RecoveryTime, TimeToRestore,
-};
+pub use recovery::{failed_deployment_recovery_time, time_to_restore, RecoveryTime, TimeToRestore};
 pub use report::{dora_report, DoraInput, DoraReport};
 pub use rework::{deployment_rework_rate, ReworkRate};

@@ -83,9 +83,15 @@ pub fn failed_deployment_recovery_time(
     // Successful deployments in the range -> (finish, resolution of each attributed incident).
     let mut by_deployment: BTreeMap<&str, (Timestamp, Vec<Option<Timestamp>>)> = BTreeMap::new();
     for incident in incidents {
-        if let Some(d) = incident.caused_by.as_deref().and_then(|id| set.get_successful(id)) {
+        if let Some(d) = incident
+            .caused_by
+            .as_deref()
+            .and_then(|id| set.get_successful(id))
+        {
             if spec.contains(finish(d)) {
-                let entry = by_deployment.entry(d.id.as_str()).or_insert((finish(d), Vec::new()));
+                let entry = by_deployment
+                    .entry(d.id.as_str())
+                    .or_insert((finish(d), Vec::new()));
                 entry.1.push(incident.resolved_at);
             }
         }
@@ -96,7 +102,11 @@ pub fn failed_deployment_recovery_time(
         outcomes.push((*at, all_resolved.and_then(|r| r.into_iter().max())));
     }
 
-    let (values, negative) = spans(outcomes.iter().filter_map(|&(from, to)| to.map(|to| (from, to))));
+    let (values, negative) = spans(
+        outcomes
+            .iter()
+            .filter_map(|&(from, to)| to.map(|to| (from, to))),
+    );
     let recovered = values.len();
     RecoveryTime {
         distribution: Distribution::from_values(&values),
@@ -113,8 +123,15 @@ pub fn failed_deployment_recovery_time(
 /// each incident created in the range, `resolved_at - created_at`, clamped at
 /// 0. Open incidents are counted in `unresolved` and not measured.
 pub fn time_to_restore(incidents: &[Incident], spec: &BucketSpec) -> TimeToRestore {
-    let created: Vec<&Incident> = incidents.iter().filter(|i| spec.contains(i.created_at)).collect();
-    let (values, negative) = spans(created.iter().filter_map(|i| i.resolved_at.map(|r| (i.created_at, r))));
+    let created: Vec<&Incident> = incidents
+        .iter()
+        .filter(|i| spec.contains(i.created_at))
+        .collect();
+    let (values, negative) = spans(
+        created
+            .iter()
+            .filter_map(|i| i.resolved_at.map(|r| (i.created_at, r))),
+    );
     TimeToRestore {
         distribution: Distribution::from_values(&values),
         incidents: created.len(),

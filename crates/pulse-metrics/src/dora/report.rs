@@ -5,7 +5,9 @@ use super::frequency::{deployment_frequency, DeploymentFrequency};
 use super::lead_time::{lead_time_for_changes, LeadTime};
 use super::linking::{attribute_incidents, link_changes_to_deployments};
 use super::model::{AttributionRule, Change, Deployment, Incident};
-use super::recovery::{failed_deployment_recovery_time, time_to_restore, RecoveryTime, TimeToRestore};
+use super::recovery::{
+    failed_deployment_recovery_time, time_to_restore, RecoveryTime, TimeToRestore,
+};
 use super::rework::{deployment_rework_rate, ReworkRate};
 use crate::time::BucketSpec;
 use serde::{Deserialize, Serialize};

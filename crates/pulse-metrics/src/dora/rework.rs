@@ -29,7 +29,11 @@ pub struct ReworkRate {
 /// deployment of `r` that finished strictly after `I` was created and at or
 /// before `I` was resolved (any time after creation if `I` is still open).
 /// `E` is counted once even if it fixes several incidents or repositories.
-pub fn deployment_rework_rate(deployments: &[Deployment], incidents: &[Incident], spec: &BucketSpec) -> ReworkRate {
+pub fn deployment_rework_rate(
+    deployments: &[Deployment],
+    incidents: &[Incident],
+    spec: &BucketSpec,
+) -> ReworkRate {
     let set = DeploymentSet::new(deployments);
     let mut rework: BTreeSet<String> = BTreeSet::new();
     for incident in incidents {
@@ -45,7 +49,10 @@ pub fn deployment_rework_rate(deployments: &[Deployment], incidents: &[Incident]
             }
         }
     }
-    let in_range: Vec<&Deployment> = set.successful().filter(|d| spec.contains(finish(d))).collect();
+    let in_range: Vec<&Deployment> = set
+        .successful()
+        .filter(|d| spec.contains(finish(d)))
+        .collect();
     let ids: Vec<String> = in_range
         .iter()
         .filter(|d| rework.contains(&d.id))

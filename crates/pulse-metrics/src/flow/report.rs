@@ -122,7 +122,10 @@ pub fn flow_report(items: &[WorkItem], spec: &BucketSpec) -> FlowReport {
         }
         secs.max(0)
     };
-    let lead: Vec<i64> = completed.iter().map(|(i, d)| clamp((*d - i.created_at).num_seconds())).collect();
+    let lead: Vec<i64> = completed
+        .iter()
+        .map(|(i, d)| clamp((*d - i.created_at).num_seconds()))
+        .collect();
     let cycle: Vec<i64> = completed
         .iter()
         .filter_map(|(i, d)| started_at(i).map(|s| clamp((*d - s).num_seconds())))
@@ -136,7 +139,9 @@ pub fn flow_report(items: &[WorkItem], spec: &BucketSpec) -> FlowReport {
         reopened: completed.iter().filter(|(i, _)| was_reopened(i)).count(),
         negative_spans_clamped: negative,
         throughput: spec.series(
-            completed.iter().map(|(i, d)| (*d, i.story_points.unwrap_or(0.0))),
+            completed
+                .iter()
+                .map(|(i, d)| (*d, i.story_points.unwrap_or(0.0))),
             |points| ThroughputBucket {
                 items: points.len() as u64,
                 points: points.iter().sum(),

@@ -12,7 +12,9 @@ fn sorted(item: &WorkItem) -> Vec<&Transition> {
 
 /// Category at creation: the `from_category` of the first transition, else To Do.
 fn initial(transitions: &[&Transition]) -> StatusCategory {
-    transitions.first().map_or(StatusCategory::ToDo, |t| t.from_category)
+    transitions
+        .first()
+        .map_or(StatusCategory::ToDo, |t| t.from_category)
 }
 
 /// The item's category as of `t` (transitions strictly before `t`), or `None`

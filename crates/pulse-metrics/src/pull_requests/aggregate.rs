@@ -115,8 +115,11 @@ pub fn pull_request_report(prs: &[PullRequest], spec: &BucketSpec) -> PullReques
     let dist = |f: fn(&CycleTime) -> i64| {
         Distribution::from_secs(&times.iter().map(f).collect::<Vec<_>>())
     };
-    let reviewed: Vec<(&&PullRequest, &CycleTime)> =
-        merged.iter().zip(&times).filter(|(_, c)| c.reviewed).collect();
+    let reviewed: Vec<(&&PullRequest, &CycleTime)> = merged
+        .iter()
+        .zip(&times)
+        .filter(|(_, c)| c.reviewed)
+        .collect();
     let rework: Vec<f64> = reviewed
         .iter()
         .map(|(p, _)| p.commits_after_first_review() as f64)
@@ -144,7 +147,10 @@ pub fn pull_request_report(prs: &[PullRequest], spec: &BucketSpec) -> PullReques
         size,
         size_distribution: per_pr(&|p| p.changed_lines() as f64),
         time_to_first_review: Distribution::from_secs(
-            &reviewed.iter().map(|(_, c)| c.pickup_secs).collect::<Vec<_>>(),
+            &reviewed
+                .iter()
+                .map(|(_, c)| c.pickup_secs)
+                .collect::<Vec<_>>(),
         ),
         review_depth: ReviewDepth {
             reviews_per_pr: per_pr(&|p| p.review_count() as f64),

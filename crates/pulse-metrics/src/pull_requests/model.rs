@@ -117,12 +117,16 @@ impl PullRequest {
 
     /// Number of reviews by someone other than the author.
     pub fn review_count(&self) -> usize {
-        self.reviews.iter().filter(|r| r.reviewer != self.author).count()
+        self.reviews
+            .iter()
+            .filter(|r| r.reviewer != self.author)
+            .count()
     }
 
     /// Commits made after the first review (rework after review); 0 when unreviewed.
     pub fn commits_after_first_review(&self) -> usize {
-        self.first_review_at()
-            .map_or(0, |first| self.commit_times.iter().filter(|&&t| t > first).count())
+        self.first_review_at().map_or(0, |first| {
+            self.commit_times.iter().filter(|&&t| t > first).count()
+        })
     }
 }

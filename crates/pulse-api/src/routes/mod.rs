@@ -1,0 +1,9 @@
+//! One module per resource, each with its own `router()`; merged in [`crate::app`].
+
+pub mod audit;
+pub mod auth;
+pub mod dto;
+pub mod health;
+pub mod me;
+pub mod tokens;
+pub mod users;

@@ -1,0 +1,331 @@
+//! `pulse user`, `pulse client`, the demo client and the first admin.
+
+use clap::Subcommand;
+use pulse_auth::password::Hasher;
+use pulse_auth::token::random_password;
+use pulse_config::Config;
+use pulse_core::{ClientId, Role, UserId};
+use pulse_db::repo::{clients, sessions, users, Page};
+use pulse_db::Db;
+
+#[derive(Subcommand)]
+pub enum UserAction {
+    /// Create a user; prints a generated password unless --password-stdin is given.
+    Create {
+        /// Client name (defaults to CLIENT_NAME).
+        #[arg(long)]
+        client: Option<String>,
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        /// admin, user or viewer.
+        #[arg(long, default_value = "user")]
+        role: Role,
+        /// Read the password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List a client's users.
+    List {
+        #[arg(long)]
+        client: Option<String>,
+    },
+    /// Change a user's role.
+    SetRole {
+        #[arg(long)]
+        client: Option<String>,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        role: Role,
+    },
+    /// Deactivate a user and end their sessions.
+    Disable {
+        #[arg(long)]
+        client: Option<String>,
+        #[arg(long)]
+        email: String,
+    },
+    /// Set a new generated password (printed once) and end the user's sessions.
+    ResetPassword {
+        #[arg(long)]
+        client: Option<String>,
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ClientAction {
+    /// Create a client.
+    Create {
+        /// Client name (unique, case-insensitive).
+        name: String,
+    },
+    /// List clients.
+    List,
+    /// Deactivate a client: its members can no longer log in.
+    Deactivate {
+        /// Client name.
+        name: String,
+    },
+}
+
+async fn open(config: &Config) -> anyhow::Result<Db> {
+    let db = Db::connect(config).await?;
+    let pending = pulse_db::migration::status(db.system())
+        .await?
+        .into_iter()
+        .filter(|m| !m.applied)
+        .count();
+    anyhow::ensure!(
+        pending == 0,
+        "{pending} migrations are pending: run `pulse migrate up` first"
+    );
+    Ok(db)
+}
+
+async fn resolve_client(
+    config: &Config,
+    db: &Db,
+    name: Option<String>,
+) -> anyhow::Result<ClientId> {
+    let name = name
+        .or_else(|| config.bootstrap.client_name.clone())
+        .ok_or_else(|| anyhow::anyhow!("name the client with --client (or set CLIENT_NAME)"))?;
+    let client = clients::find_by_name(db.system(), &name)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no client named '{name}' (see `pulse client list`)"))?;
+    Ok(ClientId::from_uuid(client.id))
+}
+
+async fn find_user(db: &Db, client: ClientId, email: &str) -> anyhow::Result<UserId> {
+    let user = users::find_in_client(db.system(), client, email)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no user {email} in this client"))?;
+    Ok(UserId::from_uuid(user.id))
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+pub async fn user(config: Config, action: UserAction) -> anyhow::Result<()> {
+    let db = open(&config).await?;
+    let hasher = Hasher::new(config.auth.hash_concurrency);
+    match action {
+        UserAction::Create {
+            client,
+            email,
+            name,
+            role,
+            password_stdin,
+        } => {
+            let client = resolve_client(&config, &db, client).await?;
+            let password = if password_stdin {
+                read_password()?
+            } else {
+                random_password()
+            };
+            pulse_auth::password::check_policy(&password)
+                .map_err(|m| anyhow::anyhow!("password {m}"))?;
+            let tx = db.tenant(client).await?;
+            let display = if name.is_empty() {
+                email.split('@').next().unwrap_or(&email).to_string()
+            } else {
+                name
+            };
+            let hash = hasher.hash(&password).await?;
+            let user = users::create(
+                &tx,
+                users::NewUser {
+                    email,
+                    name: display,
+                    password_hash: hash,
+                    role,
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            println!("created {} ({})", user.email, user.role);
+            if !password_stdin {
+                println!("password: {password}");
+            }
+        }
+        UserAction::List { client } => {
+            let client = resolve_client(&config, &db, client).await?;
+            let tx = db.tenant(client).await?;
+            let mut offset = 0;
+            loop {
+                let page =
+                    users::list(&tx, &Default::default(), Page::new(Some(200), Some(offset)))
+                        .await?;
+                for u in &page.items {
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        u.email,
+                        u.role,
+                        if u.active { "active" } else { "disabled" },
+                        u.name
+                    );
+                }
+                offset += page.items.len() as u64;
+                if page.items.is_empty() || offset >= page.total {
+                    break;
+                }
+            }
+            tx.commit().await?;
+        }
+        UserAction::SetRole {
+            client,
+            email,
+            role,
+        } => {
+            let client = resolve_client(&config, &db, client).await?;
+            let id = find_user(&db, client, &email).await?;
+            let tx = db.tenant(client).await?;
+            users::set_role(&tx, id, role).await?;
+            tx.commit().await?;
+            println!("{email} is now {role}");
+        }
+        UserAction::Disable { client, email } => {
+            let client = resolve_client(&config, &db, client).await?;
+            let id = find_user(&db, client, &email).await?;
+            let tx = db.tenant(client).await?;
+            users::set_active(&tx, id, false).await?;
+            sessions::revoke_all(&tx, id, None, "disabled by operator").await?;
+            pulse_db::repo::api_tokens::revoke_all(&tx, id).await?;
+            tx.commit().await?;
+            println!("{email} is disabled; their sessions ended");
+        }
+        UserAction::ResetPassword { client, email } => {
+            let client = resolve_client(&config, &db, client).await?;
+            let id = find_user(&db, client, &email).await?;
+            let password = random_password();
+            let hash = hasher.hash(&password).await?;
+            let tx = db.tenant(client).await?;
+            users::set_password_hash(&tx, id, hash).await?;
+            sessions::revoke_all(&tx, id, None, "password reset by operator").await?;
+            tx.commit().await?;
+            println!("new password for {email}: {password}");
+        }
+    }
+    Ok(())
+}
+
+pub async fn client(config: Config, action: ClientAction) -> anyhow::Result<()> {
+    let db = open(&config).await?;
+    match action {
+        ClientAction::Create { name } => {
+            let c = clients::create(db.system(), &name).await?;
+            println!("created client {} ({})", c.name, c.id);
+        }
+        ClientAction::List => {
+            for c in clients::list(db.system()).await? {
+                println!(
+                    "{}\t{}\t{}",
+                    c.id,
+                    if c.active { "active" } else { "inactive" },
+                    c.name
+                );
+            }
+        }
+        ClientAction::Deactivate { name } => {
+            let c = clients::find_by_name(db.system(), &name)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no client named '{name}'"))?;
+            clients::set_active(db.system(), ClientId::from_uuid(c.id), false).await?;
+            println!("client {name} is deactivated");
+        }
+    }
+    Ok(())
+}
+
+/// The demo client: "Acme Demo" with one admin, one user and one viewer sharing a random password,
+/// printed once. Running it again sets a new password.
+pub async fn create_demo(db: &Db, hasher: &Hasher) -> anyhow::Result<()> {
+    let client = match clients::find_by_name(db.system(), "Acme Demo").await? {
+        Some(c) => c,
+        None => clients::create(db.system(), "Acme Demo").await?,
+    };
+    let client = ClientId::from_uuid(client.id);
+    let password = random_password();
+    let hash = hasher.hash(&password).await?;
+    let tx = db.tenant(client).await?;
+    println!("Demo client \"Acme Demo\"; every account below uses the password: {password}");
+    for (email, name, role) in [
+        ("admin@acme.example", "Ada Admin", Role::Admin),
+        ("user@acme.example", "Uma User", Role::User),
+        ("viewer@acme.example", "Vic Viewer", Role::Viewer),
+    ] {
+        match users::find_in_client(tx.conn(), client, email).await? {
+            Some(existing) => {
+                let id = UserId::from_uuid(existing.id);
+                users::set_password_hash(&tx, id, hash.clone()).await?;
+                users::set_active(&tx, id, true).await?;
+                users::set_role(&tx, id, role).await?;
+            }
+            None => {
+                users::create(
+                    &tx,
+                    users::NewUser {
+                        email: email.into(),
+                        name: name.into(),
+                        password_hash: hash.clone(),
+                        role,
+                    },
+                )
+                .await?;
+            }
+        }
+        println!("  {role:<6} {email}");
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Creates the first admin from ADMIN_EMAIL / ADMIN_PASSWORD when no user exists; otherwise says how.
+pub async fn bootstrap_admin(
+    config: &Config,
+    db: &Db,
+    hasher: &Hasher,
+    pinned: Option<ClientId>,
+) -> anyhow::Result<()> {
+    if users::any_exists(db.system()).await? {
+        return Ok(());
+    }
+    let Some(email) = &config.bootstrap.admin_email else {
+        tracing::warn!("no users exist yet: create an admin with `pulse client create NAME` and `pulse user create --client NAME --email ... --role admin`, or set ADMIN_EMAIL and ADMIN_PASSWORD");
+        return Ok(());
+    };
+    let client = match pinned {
+        Some(c) => c,
+        None => {
+            let c = match clients::find_by_name(db.system(), "Default").await? {
+                Some(c) => c,
+                None => clients::create(db.system(), "Default").await?,
+            };
+            ClientId::from_uuid(c.id)
+        }
+    };
+    let hash = hasher
+        .hash(config.bootstrap.admin_password.expose())
+        .await?;
+    let tx = db.tenant(client).await?;
+    users::create(
+        &tx,
+        users::NewUser {
+            email: email.clone(),
+            name: "Administrator".into(),
+            password_hash: hash,
+            role: Role::Admin,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(email = %email, "created the first admin from ADMIN_EMAIL");
+    Ok(())
+}

@@ -1,0 +1,94 @@
+//! `pulse`: one binary for every operator task.
+
+mod admin;
+mod runtime;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Pulse: engineering analytics (DORA metrics, pull requests, flow) for many client organisations.
+#[derive(Parser)]
+#[command(name = "pulse", version, about, long_about = None)]
+struct Cli {
+    /// Configuration file (default: ./pulse.toml when present; also PULSE_CONFIG).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API and web app (applies pending migrations first unless --no-migrate).
+    Serve {
+        /// Do not apply pending migrations at start.
+        #[arg(long)]
+        no_migrate: bool,
+    },
+    /// Create the "Acme Demo" client with an admin, a user and a viewer, print their logins, and serve.
+    Demo,
+    /// Manage the database schema.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Manage users of a client.
+    User {
+        #[command(subcommand)]
+        action: admin::UserAction,
+    },
+    /// Manage clients (tenants).
+    Client {
+        #[command(subcommand)]
+        action: admin::ClientAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum MigrateAction {
+    /// Apply every pending migration.
+    Up,
+    /// List migrations, applied and pending.
+    Status,
+    /// Roll back every migration newer than the given one (`0` rolls back everything).
+    Down {
+        /// Migration id (full name or unique prefix) to keep as the newest applied.
+        #[arg(long)]
+        to: String,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let config = match pulse_config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    runtime::init_logging(&config);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result = rt.block_on(async move {
+        match cli.command {
+            Command::Serve { no_migrate } => runtime::serve(config, !no_migrate, false).await,
+            Command::Demo => runtime::serve(config, true, true).await,
+            Command::Migrate { action } => runtime::migrate(config, action).await,
+            Command::User { action } => admin::user(config, action).await,
+            Command::Client { action } => admin::client(config, action).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+pub(crate) use MigrateAction as Migrate;
