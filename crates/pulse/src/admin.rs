@@ -74,15 +74,7 @@ pub enum ClientAction {
 
 async fn open(config: &Config) -> anyhow::Result<Db> {
     let db = Db::connect(config).await?;
-    let pending = pulse_db::migration::status(db.system())
-        .await?
-        .into_iter()
-        .filter(|m| !m.applied)
-        .count();
-    anyhow::ensure!(
-        pending == 0,
-        "{pending} migrations are pending: run `pulse migrate up` first"
-    );
+    pulse_db::migration::ensure_current(db.system()).await?;
     Ok(db)
 }
 

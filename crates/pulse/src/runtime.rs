@@ -78,15 +78,7 @@ pub async fn serve(config: Config, auto_migrate: bool, demo: bool) -> anyhow::Re
             tracing::info!(migration = %name, "applied migration");
         }
     } else {
-        let pending = migration::status(db.system())
-            .await?
-            .into_iter()
-            .filter(|m| !m.applied)
-            .count();
-        anyhow::ensure!(
-            pending == 0,
-            "{pending} migrations are pending: run `pulse migrate up`"
-        );
+        migration::ensure_current(db.system()).await?;
     }
     db.prepare().await?;
     let keys = pulse_auth::keys::load(&config)?;

@@ -164,12 +164,11 @@ async fn login(
     let db = state.db().system();
     let client_filter = match (state.pinned_client(), req.client.as_deref()) {
         (Some(pinned), _) => Some(pinned),
-        (None, Some(name)) => Some(
-            clients::find_by_name(db, name)
-                .await?
-                .map(|c| ClientId::from_uuid(c.id))
-                .unwrap_or_default(),
-        ),
+        (None, Some(name)) => match clients::find_by_name(db, name).await? {
+            Some(c) => Some(ClientId::from_uuid(c.id)),
+            // No such client: no account can match, but the attempt still costs a hash below.
+            None => Some(ClientId::from_uuid(uuid::Uuid::nil())),
+        },
         (None, None) => None,
     };
     let candidates = users::find_for_login(db, &req.email, client_filter).await?;

@@ -90,3 +90,14 @@ pub async fn down_to(db: &DatabaseConnection, target: &str) -> anyhow::Result<Ve
     }
     Ok(to_undo)
 }
+
+/// Fails with an actionable message when migrations are pending (for commands that must not
+/// migrate on their own).
+pub async fn ensure_current(db: &DatabaseConnection) -> anyhow::Result<()> {
+    let pending = status(db).await?.into_iter().filter(|m| !m.applied).count();
+    anyhow::ensure!(
+        pending == 0,
+        "{pending} migrations are pending: run `pulse migrate up`"
+    );
+    Ok(())
+}

@@ -68,3 +68,8 @@ pub async fn current(tx: &TenantTx) -> Result<Model> {
         .await?
         .ok_or(Error::NotFound)
 }
+
+/// Whether the client exists and is active (checked on every authenticated request).
+pub async fn is_active(db: &impl ConnectionTrait, id: ClientId) -> Result<bool> {
+    Ok(find(db, id).await?.is_some_and(|c| c.active))
+}

@@ -9,7 +9,7 @@ use sea_orm::{
 
 use super::now;
 use crate::entity::sessions::{self, Column, Entity, Model};
-use crate::entity::{clients, users};
+use crate::entity::users;
 use crate::TenantTx;
 
 /// A session to create.
@@ -92,10 +92,7 @@ pub async fn load_state(
     else {
         return Ok(None);
     };
-    let client_active = clients::Entity::find_by_id(client.uuid())
-        .one(db)
-        .await?
-        .is_some_and(|c| c.active);
+    let client_active = crate::repo::clients::is_active(db, client).await?;
     Ok(Some(SessionState {
         session,
         user,

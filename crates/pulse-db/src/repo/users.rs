@@ -233,9 +233,6 @@ pub async fn find_for_login_by_id(
     else {
         return Ok(None);
     };
-    let client_active = clients::Entity::find_by_id(client.uuid())
-        .one(db)
-        .await?
-        .is_some_and(|c| c.active);
+    let client_active = crate::repo::clients::is_active(db, client).await?;
     Ok(client_active.then_some(user))
 }
