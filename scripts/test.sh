@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PULSE_TEST_DATABASE_URL="${PULSE_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace --all-targets
