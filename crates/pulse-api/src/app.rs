@@ -23,7 +23,7 @@ use crate::state::AppState;
 #[openapi(
     info(title = "Pulse API", description = "Engineering analytics: DORA metrics, pull requests, flow, sprints."),
     modifiers(&SecuritySchemes),
-    tags((name = "auth"), (name = "me"), (name = "users"), (name = "audit"), (name = "health"))
+    tags((name = "auth"), (name = "me"), (name = "users"), (name = "settings"), (name = "audit"), (name = "health"))
 )]
 struct ApiDoc;
 
@@ -55,6 +55,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(routes::tokens::router())
         .merge(routes::me::router())
         .merge(routes::users::router())
+        .merge(routes::settings::router())
         .merge(routes::audit::router())
         .merge(routes::health::router())
 }

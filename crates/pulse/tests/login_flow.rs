@@ -1,83 +1,16 @@
 //! Boots the real server on port 0 against SQLite and (when PULSE_TEST_DATABASE_URL is set)
 //! PostgreSQL, and walks the login flow an operator would with curl.
 
-use pulse_config::{load_from, Sources};
+mod common;
+
+use common::{Backend, TestApp, PASSWORD};
 use serde_json::{json, Value};
 
-struct TestApp {
-    base: String,
-    password: String,
-}
-
-async fn boot(database_url: Option<String>) -> TestApp {
-    let dir = std::env::temp_dir().join(format!("pulse-test-{}", uuid::Uuid::new_v4()));
-    let mut env = vec![("PULSE_DATA_DIR".to_string(), dir.display().to_string())];
-    if let Some(url) = database_url {
-        env.push(("DATABASE_URL".into(), url));
-        env.push((
-            "JWT_SECRET_KEY".into(),
-            "test-secret-test-secret-test-secret-00".into(),
-        ));
-        env.push((
-            "PULSE_ENCRYPTION_KEY".into(),
-            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into(),
-        ));
-    }
-    let config = load_from(Sources { file: None, env }).expect("config");
-    let db = pulse_db::Db::connect(&config).await.expect("connect");
-    pulse_db::migration::up(db.system()).await.expect("migrate");
-    db.prepare().await.expect("prepare");
-    let hasher = pulse_auth::password::Hasher::new(2);
-    let client = pulse_db::repo::clients::create(db.system(), "Acme")
-        .await
-        .expect("client");
-    let tx = db
-        .tenant(pulse_core::ClientId::from_uuid(client.id))
-        .await
-        .unwrap();
-    let password = "correct horse battery staple".to_string();
-    pulse_db::repo::users::create(
-        &tx,
-        pulse_db::repo::users::NewUser {
-            email: "admin@acme.example".into(),
-            name: "Admin".into(),
-            password_hash: hasher.hash(&password).await.unwrap(),
-            role: pulse_core::Role::Admin,
-        },
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    let keys = pulse_auth::keys::load(&config).expect("keys");
-    let state = pulse_api::AppState::new(config, db, keys, None).expect("state");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(pulse_api::serve::serve(
-        listener,
-        state,
-        std::future::pending(),
-    ));
-    TestApp { base, password }
-}
-
-async fn postgres_database() -> Option<String> {
-    let admin = std::env::var("PULSE_TEST_DATABASE_URL").ok()?;
-    let name = format!("pulse_test_{}", uuid::Uuid::new_v4().simple());
-    let conn = pulse_db::sea_orm::Database::connect(&admin)
-        .await
-        .expect("PostgreSQL is unreachable");
-    use pulse_db::sea_orm::ConnectionTrait;
-    conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await
-        .expect("create database");
-    let base = admin
-        .rsplit_once('/')
-        .map(|(b, _)| b.to_string())
-        .unwrap_or(admin);
-    Some(format!("{base}/{name}"))
-}
-
-async fn login_flow(app: TestApp) {
+async fn login_flow(backend: Backend) {
+    let app: TestApp = common::boot(backend).await;
+    let client = app.client("Acme").await;
+    app.user(client, "admin@acme.example", pulse_core::Role::Admin)
+        .await;
     let http = reqwest::Client::new();
     let url = |p: &str| format!("{}{p}", app.base);
 
@@ -104,7 +37,7 @@ async fn login_flow(app: TestApp) {
 
     let res = http
         .post(url("/api/v1/auth/login"))
-        .json(&json!({"email": "ADMIN@acme.example", "password": app.password}))
+        .json(&json!({"email": "ADMIN@acme.example", "password": PASSWORD}))
         .send()
         .await
         .unwrap();
@@ -211,16 +144,4 @@ async fn login_flow(app: TestApp) {
     assert_eq!(after.status(), 401, "a logged-out token is rejected");
 }
 
-#[tokio::test]
-async fn login_flow_sqlite() {
-    login_flow(boot(None).await).await;
-}
-
-#[tokio::test]
-async fn login_flow_postgres() {
-    let Some(url) = postgres_database().await else {
-        eprintln!("PULSE_TEST_DATABASE_URL is not set: PostgreSQL case skipped");
-        return;
-    };
-    login_flow(boot(Some(url)).await).await;
-}
+both_backends!(login_flow_on, login_flow);

@@ -5,5 +5,6 @@ pub mod auth;
 pub mod dto;
 pub mod health;
 pub mod me;
+pub mod settings;
 pub mod tokens;
 pub mod users;
