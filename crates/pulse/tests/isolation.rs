@@ -1,0 +1,642 @@
+//! The cross-tenant isolation matrix.
+//!
+//! Reads the OpenAPI spec the server publishes and, for every operation in it, sends requests as
+//! each role of client B carrying client A's ids, bodies and filters. A route without a probe fails
+//! the test, so a new route cannot escape it. Expected outcomes:
+//! - a path naming one of A's objects answers 404 or 403;
+//! - a request scoped to the caller's own client may succeed, but its body never contains any of
+//!   A's ids or names;
+//! - a body or query that tries to name A's client (an extra `client_id`) is rejected with a 4xx;
+//! - nothing ever answers 5xx;
+//! - afterwards, every row of A is unchanged and A's sessions still work.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{Backend, Session, TestApp, PASSWORD};
+use pulse_core::{ClientId, Role};
+use pulse_db::sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+/// What a probe must observe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// The path names an object of client A: 404 or 403.
+    Foreign,
+    /// Scoped to the caller's own client: any non-5xx status, no trace of A in the body.
+    OwnScope,
+    /// The request tries to reach A (extra client_id, A's credentials): a 4xx.
+    Rejected,
+}
+
+#[derive(Debug, Clone)]
+enum Body {
+    None,
+    Json(Value),
+    Bytes(Vec<u8>, &'static str),
+}
+
+#[derive(Debug, Clone)]
+struct Probe {
+    method: Method,
+    /// The path template exactly as in the spec.
+    template: &'static str,
+    /// The concrete path (with A's ids) plus query string.
+    path: String,
+    body: Body,
+    expect: Expect,
+}
+
+fn probe(
+    method: Method,
+    template: &'static str,
+    path: String,
+    body: Body,
+    expect: Expect,
+) -> Probe {
+    Probe {
+        method,
+        template,
+        path,
+        body,
+        expect,
+    }
+}
+
+/// Client A's objects the probes aim at, and the strings that must never reach client B.
+struct Victim {
+    client: ClientId,
+    client_name: String,
+    admin: Session,
+    user_id: String,
+    token_id: String,
+    markers: Vec<String>,
+}
+
+const PNG: &[u8] =
+    b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+
+fn probes(a: &Victim) -> Vec<Probe> {
+    use Body::{Bytes, Json as J};
+    use Expect::{Foreign, OwnScope, Rejected};
+    let cid = a.client.to_string();
+    let uid = &a.user_id;
+    let sid = &a.admin.session_id;
+    let tid = &a.token_id;
+    vec![
+        // auth
+        probe(
+            Method::POST,
+            "/auth/login",
+            "/auth/login".into(),
+            J(json!({"email": "admin@b.example", "password": PASSWORD, "client": a.client_name})),
+            Rejected,
+        ),
+        probe(
+            Method::POST,
+            "/auth/login",
+            "/auth/login".into(),
+            J(json!({"email": "admin@a.example", "password": "not the password"})),
+            Rejected,
+        ),
+        probe(
+            Method::POST,
+            "/auth/login",
+            "/auth/login".into(),
+            J(json!({"email": "admin@b.example", "password": PASSWORD, "client_id": cid})),
+            Rejected,
+        ),
+        probe(
+            Method::POST,
+            "/auth/refresh",
+            "/auth/refresh".into(),
+            J(json!({"refresh_token": format!("{sid}.not-the-secret")})),
+            Rejected,
+        ),
+        probe(
+            Method::POST,
+            "/auth/logout",
+            "/auth/logout".into(),
+            Body::None,
+            OwnScope,
+        ),
+        probe(
+            Method::POST,
+            "/auth/logout-all",
+            "/auth/logout-all".into(),
+            Body::None,
+            OwnScope,
+        ),
+        // Routes without query parameters ignore them; the answer must still be B's own.
+        probe(
+            Method::GET,
+            "/auth/me",
+            format!("/auth/me?client_id={cid}"),
+            Body::None,
+            OwnScope,
+        ),
+        probe(
+            Method::GET,
+            "/auth/me",
+            "/auth/me".into(),
+            Body::None,
+            OwnScope,
+        ),
+        probe(
+            Method::GET,
+            "/auth/sessions",
+            "/auth/sessions".into(),
+            Body::None,
+            OwnScope,
+        ),
+        probe(
+            Method::DELETE,
+            "/auth/sessions/{id}",
+            format!("/auth/sessions/{sid}"),
+            Body::None,
+            Foreign,
+        ),
+        probe(
+            Method::POST,
+            "/auth/validate",
+            "/auth/validate".into(),
+            Body::None,
+            OwnScope,
+        ),
+        probe(
+            Method::PUT,
+            "/auth/password",
+            "/auth/password".into(),
+            J(
+                json!({"current_password": PASSWORD, "new_password": "another long password", "user_id": uid}),
+            ),
+            Rejected,
+        ),
+        probe(
+            Method::PUT,
+            "/auth/password",
+            "/auth/password".into(),
+            J(
+                json!({"current_password": "not the password", "new_password": "another long password"}),
+            ),
+            Rejected,
+        ),
+        // personal API tokens
+        probe(
+            Method::GET,
+            "/auth/tokens",
+            "/auth/tokens".into(),
+            Body::None,
+            OwnScope,
+        ),
+        probe(
+            Method::POST,
+            "/auth/tokens",
+            "/auth/tokens".into(),
+            J(json!({"name": "probe"})),
+            OwnScope,
+        ),
+        probe(
+            Method::POST,
+            "/auth/tokens",
+            "/auth/tokens".into(),
+            J(json!({"name": "probe", "client_id": cid})),
+            Rejected,
+        ),
+        probe(
+            Method::DELETE,
+            "/auth/tokens/{id}",
+            format!("/auth/tokens/{tid}"),
+            Body::None,
+            Foreign,
+        ),
+        // self
+        probe(Method::GET, "/me", "/me".into(), Body::None, OwnScope),
+        probe(
+            Method::PATCH,
+            "/me",
+            "/me".into(),
+            J(json!({"name": "Probe"})),
+            OwnScope,
+        ),
+        probe(
+            Method::PATCH,
+            "/me",
+            "/me".into(),
+            J(json!({"name": "Probe", "id": uid})),
+            Rejected,
+        ),
+        probe(
+            Method::GET,
+            "/me/preferences",
+            "/me/preferences".into(),
+            Body::None,
+            OwnScope,
+        ),
+        probe(
+            Method::PUT,
+            "/me/preferences",
+            "/me/preferences".into(),
+            J(json!({"theme": "dark"})),
+            OwnScope,
+        ),
+        probe(
+            Method::PUT,
+            "/me/preferences",
+            "/me/preferences".into(),
+            J(json!({"theme": "dark", "client_id": cid})),
+            Rejected,
+        ),
+        // users
+        probe(
+            Method::GET,
+            "/users",
+            format!("/users?search={}", "Alice"),
+            Body::None,
+            OwnScope,
+        ),
+        probe(
+            Method::GET,
+            "/users",
+            format!("/users?client_id={cid}"),
+            Body::None,
+            Rejected,
+        ),
+        probe(
+            Method::POST,
+            "/users",
+            "/users".into(),
+            J(json!({"email": "new@b.example", "name": "New", "role": "viewer", "client_id": cid})),
+            Rejected,
+        ),
+        probe(
+            Method::POST,
+            "/users",
+            "/users".into(),
+            J(json!({"email": "new@b.example", "name": "New", "role": "viewer"})),
+            OwnScope,
+        ),
+        probe(
+            Method::GET,
+            "/users/{id}",
+            format!("/users/{uid}"),
+            Body::None,
+            Foreign,
+        ),
+        probe(
+            Method::PATCH,
+            "/users/{id}",
+            format!("/users/{uid}"),
+            J(json!({"role": "viewer"})),
+            Foreign,
+        ),
+        probe(
+            Method::PATCH,
+            "/users/{id}",
+            format!("/users/{uid}"),
+            J(json!({"active": false})),
+            Foreign,
+        ),
+        probe(
+            Method::POST,
+            "/users/{id}/deactivate",
+            format!("/users/{uid}/deactivate"),
+            Body::None,
+            Foreign,
+        ),
+        probe(
+            Method::POST,
+            "/users/{id}/reset-password",
+            format!("/users/{uid}/reset-password"),
+            J(json!({})),
+            Foreign,
+        ),
+        probe(
+            Method::POST,
+            "/users/{id}/reset-password",
+            format!("/users/{uid}/reset-password"),
+            J(json!({"password": "a brand new password"})),
+            Foreign,
+        ),
+        // audit
+        probe(
+            Method::GET,
+            "/audit",
+            format!("/audit?actor={uid}"),
+            Body::None,
+            OwnScope,
+        ),
+        probe(
+            Method::GET,
+            "/audit",
+            "/audit?action=auth.login".into(),
+            Body::None,
+            OwnScope,
+        ),
+        probe(
+            Method::GET,
+            "/audit",
+            format!("/audit?client_id={cid}"),
+            Body::None,
+            Rejected,
+        ),
+        // settings
+        probe(
+            Method::GET,
+            "/settings",
+            "/settings".into(),
+            Body::None,
+            OwnScope,
+        ),
+        probe(
+            Method::PUT,
+            "/settings",
+            "/settings".into(),
+            J(json!({"display_name": "B probe"})),
+            OwnScope,
+        ),
+        probe(
+            Method::PUT,
+            "/settings",
+            "/settings".into(),
+            J(json!({"display_name": "B probe", "client_id": cid})),
+            Rejected,
+        ),
+        probe(
+            Method::GET,
+            "/settings/logo",
+            "/settings/logo".into(),
+            Body::None,
+            OwnScope,
+        ),
+        probe(
+            Method::PUT,
+            "/settings/logo",
+            "/settings/logo".into(),
+            Bytes(PNG.to_vec(), "image/png"),
+            OwnScope,
+        ),
+        probe(
+            Method::DELETE,
+            "/settings/logo",
+            "/settings/logo".into(),
+            Body::None,
+            OwnScope,
+        ),
+        // health
+        probe(
+            Method::GET,
+            "/health",
+            "/health".into(),
+            Body::None,
+            OwnScope,
+        ),
+    ]
+}
+
+/// Every (method, path) operation the published spec lists.
+async fn spec_operations(app: &TestApp) -> BTreeSet<(String, String)> {
+    let spec: Value = app
+        .http
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut ops = BTreeSet::new();
+    for (path, item) in spec["paths"].as_object().expect("paths") {
+        for method in [
+            "get", "put", "post", "delete", "patch", "head", "options", "trace",
+        ] {
+            if item.get(method).is_some() {
+                ops.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    ops
+}
+
+/// Client A's rows, as a comparable snapshot taken straight from the database.
+async fn snapshot(app: &TestApp, client: ClientId) -> Vec<String> {
+    use pulse_db::entity::{api_tokens, audit_log, client_settings, clients, sessions, users};
+    let db = app.db.system();
+    let c = client.uuid();
+    let mut out = Vec::new();
+    out.push(format!(
+        "{:?}",
+        clients::Entity::find_by_id(c).one(db).await.unwrap()
+    ));
+    for u in users::Entity::find()
+        .filter(users::Column::ClientId.eq(c))
+        .order_by_asc(users::Column::Id)
+        .all(db)
+        .await
+        .unwrap()
+    {
+        out.push(format!("{u:?}"));
+    }
+    for s in sessions::Entity::find()
+        .filter(sessions::Column::ClientId.eq(c))
+        .order_by_asc(sessions::Column::Id)
+        .all(db)
+        .await
+        .unwrap()
+    {
+        // last_seen_at moves with A's own use; everything else must hold still.
+        out.push(format!(
+            "session {} {:?} {:?}",
+            s.id, s.revoked_at, s.refresh_hash
+        ));
+    }
+    for t in api_tokens::Entity::find()
+        .filter(api_tokens::Column::ClientId.eq(c))
+        .order_by_asc(api_tokens::Column::Id)
+        .all(db)
+        .await
+        .unwrap()
+    {
+        out.push(format!(
+            "token {} {:?} {:?}",
+            t.id, t.revoked_at, t.secret_hash
+        ));
+    }
+    out.push(format!(
+        "{:?}",
+        client_settings::Entity::find_by_id(c)
+            .one(db)
+            .await
+            .unwrap()
+    ));
+    let audit = audit_log::Entity::find()
+        .filter(audit_log::Column::ClientId.eq(c))
+        .all(db)
+        .await
+        .unwrap();
+    // Failed logins against A's accounts are A's to see: the audit log doing its job.
+    let mut actions: Vec<String> = audit
+        .into_iter()
+        .filter(|e| e.action != "auth.login_failed")
+        .map(|e| format!("audit {} {}", e.id, e.action))
+        .collect();
+    actions.sort();
+    out.extend(actions);
+    out
+}
+
+async fn send(app: &TestApp, p: &Probe, session: &Session) -> reqwest::Response {
+    let mut req = app
+        .http
+        .request(p.method.clone(), app.url(&format!("/api/v1{}", p.path)))
+        .bearer_auth(&session.token);
+    req = match &p.body {
+        Body::None => req,
+        Body::Json(v) => req.json(v),
+        Body::Bytes(b, ct) => req.header("content-type", *ct).body(b.clone()),
+    };
+    req.send().await.unwrap()
+}
+
+async fn isolation_matrix(backend: Backend) {
+    let app = common::boot(backend).await;
+
+    // Client A, with something behind every kind of id the API exposes.
+    let a_client = app.client("Zeta Corp A").await;
+    let a_admin = app.user(a_client, "admin@a.example", Role::Admin).await;
+    app.user(a_client, "user@a.example", Role::User).await;
+    let a_session = app.login("admin@a.example", None).await;
+    let rename = app
+        .bearer(Method::PATCH, "/api/v1/me", &a_session.token)
+        .json(&json!({"name": "Alice Zeta-Secret"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rename.status(), 200);
+    let settings = app
+        .bearer(Method::PUT, "/api/v1/settings", &a_session.token)
+        .json(
+            &json!({"display_name": "Zeta Branding Secret", "color_schema": "custom",
+                      "custom_colors": {"color1": "#ABCDEF"}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(settings.status(), 200);
+    let logo = app
+        .bearer(Method::PUT, "/api/v1/settings/logo", &a_session.token)
+        .header("content-type", "image/png")
+        .body(PNG.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logo.status(), 200);
+    let token: Value = app
+        .bearer(Method::POST, "/api/v1/auth/tokens", &a_session.token)
+        .json(&json!({"name": "zeta-automation-secret"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token_id = token["id"].as_str().expect("token id").to_string();
+    let victim = Victim {
+        client: a_client,
+        client_name: "Zeta Corp A".into(),
+        markers: vec![
+            a_client.to_string(),
+            a_admin.to_string(),
+            a_session.session_id.clone(),
+            token_id.clone(),
+            "Zeta".into(),
+            "Alice".into(),
+            "ABCDEF".into(),
+            "@a.example".into(),
+        ],
+        user_id: a_admin.to_string(),
+        admin: a_session.clone(),
+        token_id,
+    };
+
+    // Client B, with one account per role.
+    let b_client = app.client("Client B").await;
+    for (email, role) in [
+        ("admin@b.example", Role::Admin),
+        ("user@b.example", Role::User),
+        ("viewer@b.example", Role::Viewer),
+    ] {
+        app.user(b_client, email, role).await;
+    }
+
+    // Coverage: every operation in the spec has a probe, and every probe names a real operation.
+    let ops = spec_operations(&app).await;
+    let all = probes(&victim);
+    let probed: BTreeSet<(String, String)> = all
+        .iter()
+        .map(|p| (p.method.to_string(), p.template.to_string()))
+        .collect();
+    let missing: Vec<_> = ops.difference(&probed).collect();
+    assert!(
+        missing.is_empty(),
+        "routes in the OpenAPI spec without an isolation probe: {missing:?}"
+    );
+    let stale: Vec<_> = probed.difference(&ops).collect();
+    assert!(
+        stale.is_empty(),
+        "probes for routes not in the spec: {stale:?}"
+    );
+    println!(
+        "isolation matrix: {} of {} operations probed (100%), {} probes x 3 roles",
+        probed.len(),
+        ops.len(),
+        all.len()
+    );
+
+    let before = snapshot(&app, a_client).await;
+    let mut failures = Vec::new();
+    for email in ["admin@b.example", "user@b.example", "viewer@b.example"] {
+        for p in &all {
+            // A fresh session per probe: some probes log the caller out.
+            let session = app.login(email, None).await;
+            let res = send(&app, p, &session).await;
+            let status = res.status();
+            let text = res.text().await.unwrap_or_default();
+            let label = format!("{email} {} {} -> {status}", p.method, p.path);
+            if status.is_server_error() {
+                failures.push(format!("{label}: server error {text}"));
+                continue;
+            }
+            match p.expect {
+                Expect::Foreign if status != 404 && status != 403 => {
+                    failures.push(format!("{label}: expected 404 or 403"));
+                }
+                Expect::Rejected if !status.is_client_error() => {
+                    failures.push(format!("{label}: expected a 4xx"));
+                }
+                _ => {}
+            }
+            if let Some(m) = victim.markers.iter().find(|m| text.contains(m.as_str())) {
+                failures.push(format!("{label}: response contains A's {m:?}: {text}"));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "isolation failures:\n{}",
+        failures.join("\n")
+    );
+
+    let after = snapshot(&app, a_client).await;
+    assert_eq!(before, after, "client A's rows changed");
+    let me = app
+        .bearer(Method::GET, "/api/v1/auth/me", &victim.admin.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200, "A's session survived B's probes");
+}
+
+both_backends!(isolation, isolation_matrix);
