@@ -44,6 +44,14 @@ fn json_rejection(rejection: JsonRejection) -> Error {
     }
 }
 
+/// Parses a JSON body read as bytes, with the same error codes as [`Json`].
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => Error::bad_request("invalid_body", e.to_string()),
+        _ => Error::bad_request("malformed_json", e.to_string()),
+    })
+}
+
 fn inner_message(text: &str) -> String {
     // axum prefixes its own wording; keep serde's precise part (field, line and column).
     text.split_once(": ")

@@ -317,6 +317,13 @@ fn probes(a: &Victim) -> Vec<Probe> {
             Method::POST,
             "/users/{id}/reset-password",
             format!("/users/{uid}/reset-password"),
+            Body::None,
+            Foreign,
+        ),
+        probe(
+            Method::POST,
+            "/users/{id}/reset-password",
+            format!("/users/{uid}/reset-password"),
             J(json!({"password": "a brand new password"})),
             Foreign,
         ),

@@ -277,8 +277,14 @@ async fn reset_password(
     State(state): State<AppState>,
     Admin(ctx): Admin,
     Path(id): Path<UserId>,
-    Json(req): Json<ResetPasswordRequest>,
+    body: axum::body::Bytes,
 ) -> Result<axum::Json<ResetPasswordResponse>> {
+    // An empty body means "generate one", so `curl -X POST` needs no JSON at all.
+    let req: ResetPasswordRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        ResetPasswordRequest::default()
+    } else {
+        crate::extract::parse_json(&body)?
+    };
     let (password, generated) = match req.password {
         Some(p) => {
             check_password("password", &p)?;
