@@ -60,11 +60,58 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(routes::health::router())
 }
 
+/// Operations that need no credential; every other one is marked as requiring one.
+pub const PUBLIC_OPERATIONS: [(&str, &str); 3] = [
+    ("post", "/auth/login"),
+    ("post", "/auth/refresh"),
+    ("get", "/health"),
+];
+
 /// The OpenAPI document served at `/api/v1/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let (_, mut spec) = api().split_for_parts();
     spec.servers = Some(vec![utoipa::openapi::Server::new("/api/v1")]);
+    require_credentials(&mut spec);
     spec
+}
+
+/// Marks every non-public operation with the bearer and cookie schemes and a 401 answer, so
+/// generated clients and the interactive docs know a credential is needed.
+fn require_credentials(spec: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::security::SecurityRequirement;
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let unauthorized = ResponseBuilder::new()
+        .description("Missing, invalid, expired or revoked credentials")
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build();
+    for (path, item) in spec.paths.paths.iter_mut() {
+        let ops = [
+            ("get", &mut item.get),
+            ("put", &mut item.put),
+            ("post", &mut item.post),
+            ("delete", &mut item.delete),
+            ("patch", &mut item.patch),
+        ];
+        for (method, op) in ops {
+            let Some(op) = op.as_mut() else { continue };
+            if PUBLIC_OPERATIONS.contains(&(method, path.as_str())) {
+                continue;
+            }
+            op.security = Some(vec![
+                SecurityRequirement::new("bearer", Vec::<String>::new()),
+                SecurityRequirement::new("cookie", Vec::<String>::new()),
+            ]);
+            op.responses
+                .responses
+                .entry("401".into())
+                .or_insert_with(|| unauthorized.clone().into());
+        }
+    }
 }
 
 async fn metrics(State(state): State<AppState>) -> axum::response::Response {

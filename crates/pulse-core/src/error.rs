@@ -32,6 +32,14 @@ impl FieldError {
     }
 }
 
+fn describe_fields(fields: &[FieldError]) -> String {
+    fields
+        .iter()
+        .map(|f| format!("{} {}", f.field, f.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Every error Pulse reports.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -44,7 +52,7 @@ pub enum Error {
         message: String,
     },
     /// The request is well-formed but some fields are invalid.
-    #[error("validation failed")]
+    #[error("validation failed: {}", describe_fields(.0))]
     Validation(Vec<FieldError>),
     /// Missing, invalid, expired or revoked credentials.
     #[error("{0}")]

@@ -7,6 +7,7 @@ pub mod error;
 pub mod ids;
 pub mod request_id;
 pub mod role;
+pub mod validate;
 
 pub use error::{Error, ErrorBody, ErrorDetail, FieldError, Result};
 pub use ids::{ApiTokenId, AuditId, ClientId, SessionId, UserId};

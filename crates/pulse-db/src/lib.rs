@@ -148,5 +148,58 @@ async fn open(
             }
         });
     }
-    Ok(Database::connect(opts).await?)
+    let target = describe_target(url);
+    if backend == Backend::Postgres {
+        // The pool retries until its timeout and then reports only "timed out"; one direct attempt
+        // first surfaces the real cause (refused, unknown host, authentication, missing database).
+        use sea_orm::sqlx::Connection;
+        let attempt = tokio::time::timeout(
+            Duration::from_secs(10),
+            sea_orm::sqlx::PgConnection::connect(url),
+        )
+        .await;
+        match attempt {
+            Err(_) => {
+                anyhow::bail!("cannot connect to PostgreSQL at {target}: timed out after 10 s")
+            }
+            Ok(Err(e)) => anyhow::bail!("cannot connect to PostgreSQL at {target}: {e}"),
+            Ok(Ok(conn)) => {
+                conn.close().await.ok();
+            }
+        }
+    }
+    Database::connect(opts)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the database at {target}: {e}"))
+}
+
+/// The database a URL points at, without credentials, for error messages.
+fn describe_target(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.split('?').next().unwrap_or(url).to_string();
+    };
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let rest = rest.split('?').next().unwrap_or(rest);
+    format!("{scheme}://{rest}")
+}
+
+#[cfg(test)]
+mod target_tests {
+    use super::describe_target;
+
+    #[test]
+    fn credentials_never_reach_messages() {
+        assert_eq!(
+            describe_target("postgres://pulse:s3cret@db.internal:5432/pulse?sslmode=require"),
+            "postgres://db.internal:5432/pulse"
+        );
+        assert_eq!(
+            describe_target("postgres://db.internal/pulse"),
+            "postgres://db.internal/pulse"
+        );
+        assert_eq!(
+            describe_target("sqlite:///data/pulse.db?mode=rwc"),
+            "sqlite:///data/pulse.db"
+        );
+    }
 }

@@ -15,8 +15,10 @@ pub enum UserAction {
         /// Client name (defaults to CLIENT_NAME).
         #[arg(long)]
         client: Option<String>,
+        /// The user's e-mail address.
         #[arg(long)]
         email: String,
+        /// Display name (defaults to the part of the e-mail before the @).
         #[arg(long, default_value = "")]
         name: String,
         /// admin, user or viewer.
@@ -28,13 +30,16 @@ pub enum UserAction {
     },
     /// List a client's users.
     List {
+        /// Client name (defaults to CLIENT_NAME).
         #[arg(long)]
         client: Option<String>,
     },
     /// Change a user's role.
     SetRole {
+        /// Client name (defaults to CLIENT_NAME).
         #[arg(long)]
         client: Option<String>,
+        /// The user's e-mail address.
         #[arg(long)]
         email: String,
         #[arg(long)]
@@ -42,15 +47,19 @@ pub enum UserAction {
     },
     /// Deactivate a user and end their sessions.
     Disable {
+        /// Client name (defaults to CLIENT_NAME).
         #[arg(long)]
         client: Option<String>,
+        /// The user's e-mail address.
         #[arg(long)]
         email: String,
     },
     /// Set a new generated password (printed once) and end the user's sessions.
     ResetPassword {
+        /// Client name (defaults to CLIENT_NAME).
         #[arg(long)]
         client: Option<String>,
+        /// The user's e-mail address.
         #[arg(long)]
         email: String,
     },
@@ -116,6 +125,7 @@ pub async fn user(config: Config, action: UserAction) -> anyhow::Result<()> {
             role,
             password_stdin,
         } => {
+            pulse_core::validate::check_email(&email)?;
             let client = resolve_client(&config, &db, client).await?;
             let password = if password_stdin {
                 read_password()?

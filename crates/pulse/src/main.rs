@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 /// Pulse: engineering analytics (DORA metrics, pull requests, flow) for many client organisations.
 #[derive(Parser)]
-#[command(name = "pulse", version, about, long_about = None)]
+#[command(name = "pulse", version)]
 struct Cli {
     /// Configuration file (default: ./pulse.toml when present; also PULSE_CONFIG).
     #[arg(long, global = true)]

@@ -12,7 +12,8 @@ pub fn init_logging(config: &Config) {
         .unwrap_or_else(|_| "info".into());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     if config.log.format == "json" {
         builder.json().init();
     } else {

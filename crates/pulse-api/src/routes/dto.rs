@@ -58,23 +58,7 @@ pub struct PageOf<T> {
     pub offset: u64,
 }
 
-/// Validates an e-mail address loosely (one `@`, something on each side, no spaces).
-pub fn check_email(email: &str) -> Result<(), pulse_core::Error> {
-    let email = email.trim();
-    let valid = email.len() <= 254
-        && !email.contains(char::is_whitespace)
-        && email
-            .split_once('@')
-            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.contains('@'));
-    if valid {
-        Ok(())
-    } else {
-        Err(pulse_core::Error::invalid(
-            "email",
-            "is not an e-mail address",
-        ))
-    }
-}
+pub use pulse_core::validate::check_email;
 
 /// Validates a display name.
 pub fn check_name(name: &str) -> Result<(), pulse_core::Error> {

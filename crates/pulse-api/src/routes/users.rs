@@ -271,7 +271,7 @@ pub struct ResetPasswordResponse {
 
 /// Resets a user's password and ends their sessions.
 #[utoipa::path(post, path = "/users/{id}/reset-password", tag = "users", params(("id" = UserId, Path, description = "User id")),
-    request_body = ResetPasswordRequest,
+    request_body(content = Option<ResetPasswordRequest>, description = "Optional: an empty body generates a password"),
     responses((status = 200, body = ResetPasswordResponse), (status = 404, body = pulse_core::ErrorBody)))]
 async fn reset_password(
     State(state): State<AppState>,

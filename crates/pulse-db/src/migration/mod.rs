@@ -7,6 +7,7 @@ mod helpers;
 mod m20261101_000001_clients_users;
 mod m20261101_000002_sessions_tokens;
 mod m20261101_000003_settings_audit;
+mod m20261115_000001_client_name_ci;
 
 use sea_orm::DatabaseConnection;
 pub use sea_orm_migration::MigratorTrait;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261101_000001_clients_users::Migration),
             Box::new(m20261101_000002_sessions_tokens::Migration),
             Box::new(m20261101_000003_settings_audit::Migration),
+            Box::new(m20261115_000001_client_name_ci::Migration),
         ]
     }
 }
