@@ -157,8 +157,8 @@ pub fn router(state: AppState) -> Router {
         })
     };
 
+    // json_errors sits outside the limits and the timeout so their rejections get the JSON shape.
     let mut app = app
-        .layer(axum::middleware::from_fn(middleware::json_errors))
         .layer(axum::extract::DefaultBodyLimit::max(
             config.server.body_limit_bytes,
         ))
@@ -166,7 +166,8 @@ pub fn router(state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(config.server.request_timeout_seconds),
-        ));
+        ))
+        .layer(axum::middleware::from_fn(middleware::json_errors));
     if !config.server.cors_origins.is_empty() {
         let origins: Vec<HeaderValue> = config
             .server

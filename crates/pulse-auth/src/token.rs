@@ -48,11 +48,27 @@ pub fn sign(key: &[u8], message: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
 }
 
-/// Splits `<uuid>.<secret>` (refresh tokens) into its parts.
-pub fn split_id_secret(token: &str) -> Option<(uuid::Uuid, &str)> {
-    let (id, secret) = token.split_once('.')?;
+/// The secret of a session's refresh token of one generation: an HMAC under the server key, so
+/// tokens of every earlier generation can be recognised (as reuse) without storing them.
+pub fn refresh_secret(key: &[u8], session: uuid::Uuid, generation: i64) -> String {
+    sign(key, &format!("pulse-refresh-v1:{session}:{generation}"))
+}
+
+/// Formats a refresh token: `<session uuid>.<generation>.<secret>`.
+pub fn format_refresh(key: &[u8], session: uuid::Uuid, generation: i64) -> String {
+    format!(
+        "{session}.{generation}.{}",
+        refresh_secret(key, session, generation)
+    )
+}
+
+/// Splits a refresh token into session, generation and secret.
+pub fn split_refresh(token: &str) -> Option<(uuid::Uuid, i64, &str)> {
+    let (id, rest) = token.split_once('.')?;
+    let (generation, secret) = rest.split_once('.')?;
     let id = uuid::Uuid::parse_str(id).ok()?;
-    (!secret.is_empty()).then_some((id, secret))
+    let generation = generation.parse::<i64>().ok().filter(|g| *g >= 0)?;
+    (!secret.is_empty()).then_some((id, generation, secret))
 }
 
 /// Splits `pulse_pat_<uuid-simple>_<secret>` into its parts.
@@ -71,6 +87,21 @@ pub fn format_api_token(id: uuid::Uuid, secret: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refresh_tokens_round_trip_and_bind_their_generation() {
+        let key = [7u8; 32];
+        let sid = uuid::Uuid::now_v7();
+        let token = format_refresh(&key, sid, 3);
+        let (id, generation, secret) = split_refresh(&token).unwrap();
+        assert_eq!((id, generation), (sid, 3));
+        assert_eq!(secret, refresh_secret(&key, sid, 3));
+        assert_ne!(secret, refresh_secret(&key, sid, 2));
+        assert_ne!(secret, refresh_secret(&[8u8; 32], sid, 3));
+        assert!(split_refresh(&format!("{sid}.-1.x")).is_none());
+        assert!(split_refresh(&format!("{sid}.1.")).is_none());
+        assert!(split_refresh(&format!("{sid}.abc")).is_none());
+    }
 
     #[test]
     fn api_tokens_round_trip() {

@@ -7,11 +7,13 @@
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
-use pulse_core::{Role, SessionId, UserId};
+use pulse_core::{ClientId, Role, SessionId, UserId};
 
 /// What a verified session allows.
 #[derive(Debug, Clone)]
 pub struct CachedSession {
+    /// The session's client (must match the token's client).
+    pub client: ClientId,
     /// The user (must match the token's subject).
     pub user: UserId,
     /// The user's current role.

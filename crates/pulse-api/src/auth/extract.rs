@@ -94,6 +94,11 @@ async fn session_state(
     sid: SessionId,
 ) -> Result<CachedSession, Error> {
     if let Some(hit) = state.sessions().get(sid) {
+        // The cache is keyed by session only: a token naming another client for the same session
+        // must not borrow this answer.
+        if hit.client != client {
+            return Err(unauthorized());
+        }
         return Ok(hit);
     }
     let loaded = sessions::load_state(state.db().system(), client, sid)
@@ -105,6 +110,7 @@ async fn session_state(
         .parse::<Role>()
         .map_err(|e| Error::internal(anyhow::anyhow!(e)))?;
     let value = CachedSession {
+        client,
         user: UserId::from_uuid(loaded.user.id),
         role,
         email: loaded.user.email.clone(),

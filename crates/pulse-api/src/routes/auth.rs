@@ -5,7 +5,9 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use pulse_auth::token::{constant_time_eq, hash_secret, random_secret, split_id_secret};
+use pulse_auth::token::{
+    constant_time_eq, format_refresh, hash_secret, refresh_secret, split_refresh,
+};
 use pulse_core::{ClientId, Error, Result, Role, SessionId, UserId};
 use pulse_db::repo::{audit, clients, sessions, users};
 use serde::{Deserialize, Serialize};
@@ -189,9 +191,11 @@ async fn login(
         1 => matched.remove(0),
         0 => {
             limits::record_failure(&state, &key, &caller.ip).await?;
+            // Recorded against the client when one is known to exist; an attempt naming a client
+            // that does not exist is a system-level entry (no client).
             let client = match candidates.as_slice() {
                 [(u, _)] => Some(ClientId::from_uuid(u.client_id)),
-                _ => client_filter,
+                _ => client_filter.filter(|c| !c.uuid().is_nil()),
             };
             audit::record(
                 db,
@@ -220,15 +224,14 @@ async fn login(
 
     let client = ClientId::from_uuid(user.client_id);
     let session = SessionId::new();
-    let secret = random_secret(32);
-    let refresh_token = format!("{}.{}", session.uuid(), secret);
+    let refresh_token = format_refresh(state.hmac_key(), session.uuid(), 0);
     let tx = state.db().tenant(client).await?;
     sessions::create(
         &tx,
         sessions::NewSession {
             id: session,
             user: UserId::from_uuid(user.id),
-            refresh_hash: hash_secret(&secret),
+            refresh_hash: hash_secret(&refresh_token),
             expires_at: Utc::now()
                 + chrono::Duration::days(state.config().auth.session_days as i64),
             ip: Some(caller.ip.clone()),
@@ -299,7 +302,7 @@ async fn refresh(
                 .ok_or_else(|| Error::Unauthorized("no refresh token".into()))?;
             // Cookie-borne refreshes are state changes a browser could be tricked into: same rules.
             check_request_origin(&state, &caller.headers)?;
-            if let Some((sid, _)) = split_id_secret(&t) {
+            if let Some((sid, _, _)) = split_refresh(&t) {
                 let expected = csrf_token_for(&state, SessionId::from_uuid(sid));
                 let sent = caller
                     .headers
@@ -315,24 +318,24 @@ async fn refresh(
     };
     let rejected =
         || Error::Unauthorized("the refresh token is invalid, expired or revoked".into());
-    let (sid, secret) = split_id_secret(&token).ok_or_else(rejected)?;
+    let (sid, generation, secret) = split_refresh(&token).ok_or_else(rejected)?;
+    // A secret that does not verify was never issued: refuse without touching the session.
+    if !constant_time_eq(secret, &refresh_secret(state.hmac_key(), sid, generation)) {
+        return Err(rejected());
+    }
     let sid = SessionId::from_uuid(sid);
     let db = state.db().system();
     let session = sessions::find_for_refresh(db, sid)
         .await?
         .ok_or_else(rejected)?;
-    let presented = hash_secret(secret);
-    if session
-        .previous_refresh_hash
-        .as_deref()
-        .is_some_and(|p| constant_time_eq(p, &presented))
-    {
+    if generation < session.refresh_generation {
+        // A genuine token of an earlier generation: it was stolen or replayed. End the session.
         sessions::revoke_by_id(db, sid, "refresh token reused").await?;
         state.sessions().evict(sid);
         tracing::warn!(session_id = %sid, "rotated refresh token presented again; session revoked");
         return Err(rejected());
     }
-    if !constant_time_eq(&session.refresh_hash, &presented)
+    if generation != session.refresh_generation
         || session.revoked_at.is_some()
         || session.expires_at <= Utc::now()
     {
@@ -345,15 +348,13 @@ async fn refresh(
     if !state_row.is_usable(Utc::now()) || state.pinned_client().is_some_and(|p| p != client) {
         return Err(rejected());
     }
-    let new_secret = random_secret(32);
-    sessions::rotate(db, session, hash_secret(&new_secret)).await?;
-    let (body, set) = issue(
-        &state,
-        &state_row.user,
-        sid,
-        format!("{}.{}", sid.uuid(), new_secret),
-    )
-    .await?;
+    let next = format_refresh(state.hmac_key(), sid.uuid(), generation + 1);
+    // Conditional on the generation: of concurrent refreshes with this token exactly one wins;
+    // the others are refused (not treated as theft: two tabs may refresh at once).
+    if !sessions::rotate(db, sid, generation, hash_secret(&next)).await? {
+        return Err(rejected());
+    }
+    let (body, set) = issue(&state, &state_row.user, sid, next).await?;
     Ok(with_cookies(axum::Json(body), set))
 }
 

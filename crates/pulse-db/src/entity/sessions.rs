@@ -11,8 +11,11 @@ pub struct Model {
     pub user_id: Uuid,
     /// SHA-256 of the current refresh token.
     pub refresh_hash: String,
-    /// SHA-256 of the previous refresh token, to detect reuse of a rotated token.
+    /// SHA-256 of the previous refresh token.
     pub previous_refresh_hash: Option<String>,
+    /// Generation of the current refresh token; every rotation increments it. A token of an
+    /// earlier generation is reuse.
+    pub refresh_generation: i64,
     pub created_at: DateTimeUtc,
     pub last_used_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,

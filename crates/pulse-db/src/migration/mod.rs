@@ -8,6 +8,7 @@ mod m20261101_000001_clients_users;
 mod m20261101_000002_sessions_tokens;
 mod m20261101_000003_settings_audit;
 mod m20261115_000001_client_name_ci;
+mod m20261115_000002_refresh_generation;
 
 use sea_orm::DatabaseConnection;
 pub use sea_orm_migration::MigratorTrait;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261101_000002_sessions_tokens::Migration),
             Box::new(m20261101_000003_settings_audit::Migration),
             Box::new(m20261115_000001_client_name_ci::Migration),
+            Box::new(m20261115_000002_refresh_generation::Migration),
         ]
     }
 }

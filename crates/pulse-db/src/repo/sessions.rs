@@ -38,6 +38,7 @@ pub async fn create(tx: &TenantTx, new: NewSession) -> Result<Model> {
         user_id: Set(new.user.uuid()),
         refresh_hash: Set(new.refresh_hash),
         previous_refresh_hash: Set(None),
+        refresh_generation: Set(0),
         created_at: Set(at),
         last_used_at: Set(at),
         expires_at: Set(new.expires_at),
@@ -106,14 +107,29 @@ pub async fn find_for_refresh(db: &impl ConnectionTrait, id: SessionId) -> Resul
     Ok(Entity::find_by_id(id.uuid()).one(db).await?)
 }
 
-/// Replaces the refresh-token hash, keeping the previous one to detect reuse.
-pub async fn rotate(db: &impl ConnectionTrait, session: Model, new_hash: String) -> Result<Model> {
-    let previous = session.refresh_hash.clone();
-    let mut model: sessions::ActiveModel = session.into();
-    model.previous_refresh_hash = Set(Some(previous));
-    model.refresh_hash = Set(new_hash);
-    model.last_used_at = Set(now());
-    Ok(model.update(db).await?)
+/// Moves a session from refresh generation `generation` to the next one, storing the new token's
+/// hash. Conditional on the generation (and the session being unrevoked), so of several concurrent
+/// refreshes with the same token exactly one returns `true`.
+pub async fn rotate(
+    db: &impl ConnectionTrait,
+    id: SessionId,
+    generation: i64,
+    new_hash: String,
+) -> Result<bool> {
+    let done = Entity::update_many()
+        .col_expr(
+            Column::PreviousRefreshHash,
+            Expr::col(Column::RefreshHash).into(),
+        )
+        .col_expr(Column::RefreshHash, Expr::value(new_hash))
+        .col_expr(Column::RefreshGeneration, Expr::value(generation + 1))
+        .col_expr(Column::LastUsedAt, Expr::value(now()))
+        .filter(Column::Id.eq(id.uuid()))
+        .filter(Column::RefreshGeneration.eq(generation))
+        .filter(Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(done.rows_affected == 1)
 }
 
 /// Revokes one session by id, whatever its client: used only after the caller proved it holds the
