@@ -7,6 +7,9 @@ mod helpers;
 mod m20261101_000001_clients_users;
 mod m20261101_000002_sessions_tokens;
 mod m20261101_000003_settings_audit;
+mod m20261120_000004_org;
+mod m20261120_000005_code;
+mod m20261120_000006_delivery_work;
 
 use sea_orm::DatabaseConnection;
 pub use sea_orm_migration::MigratorTrait;
@@ -22,6 +25,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261101_000001_clients_users::Migration),
             Box::new(m20261101_000002_sessions_tokens::Migration),
             Box::new(m20261101_000003_settings_audit::Migration),
+            Box::new(m20261120_000004_org::Migration),
+            Box::new(m20261120_000005_code::Migration),
+            Box::new(m20261120_000006_delivery_work::Migration),
         ]
     }
 }
