@@ -243,3 +243,71 @@ pub async fn attribute_incidents(tx: &TenantTx, ids: &[Uuid]) -> Result<()> {
     }
     Ok(())
 }
+
+/// Deployments that deployed the merge commit of any of these pull requests (as a repository's
+/// deployed commit or as a shipped commit), so pull requests loaded after their deployment are
+/// linked too.
+pub async fn deployments_deploying(tx: &TenantTx, pull_requests: &[Uuid]) -> Result<Vec<Uuid>> {
+    let c = tx.client_uuid();
+    let mut out: HashSet<Uuid> = HashSet::new();
+    for chunk in pull_requests.chunks(CHUNK) {
+        let merged: Vec<(Uuid, Option<String>)> = pull_requests::Entity::find()
+            .select_only()
+            .column(pull_requests::Column::RepositoryId)
+            .column(pull_requests::Column::MergeCommitSha)
+            .filter(pull_requests::Column::ClientId.eq(c))
+            .filter(pull_requests::Column::Id.is_in(chunk.iter().copied()))
+            .filter(pull_requests::Column::MergeCommitSha.is_not_null())
+            .into_tuple()
+            .all(tx.conn())
+            .await?;
+        for (repo, sha) in merged {
+            let Some(sha) = sha else { continue };
+            let direct: Vec<Uuid> = deployment_repositories::Entity::find()
+                .select_only()
+                .column(deployment_repositories::Column::DeploymentId)
+                .filter(deployment_repositories::Column::ClientId.eq(c))
+                .filter(deployment_repositories::Column::RepositoryId.eq(repo))
+                .filter(deployment_repositories::Column::CommitSha.eq(sha.as_str()))
+                .into_tuple()
+                .all(tx.conn())
+                .await?;
+            out.extend(direct);
+            let commit_ids: Vec<Uuid> = commits::Entity::find()
+                .select_only()
+                .column(commits::Column::Id)
+                .filter(commits::Column::ClientId.eq(c))
+                .filter(commits::Column::RepositoryId.eq(repo))
+                .filter(commits::Column::Sha.eq(sha.as_str()))
+                .into_tuple()
+                .all(tx.conn())
+                .await?;
+            if !commit_ids.is_empty() {
+                let shipped: Vec<Uuid> = deployment_commits::Entity::find()
+                    .select_only()
+                    .column(deployment_commits::Column::DeploymentId)
+                    .filter(deployment_commits::Column::ClientId.eq(c))
+                    .filter(deployment_commits::Column::CommitId.is_in(commit_ids))
+                    .into_tuple()
+                    .all(tx.conn())
+                    .await?;
+                out.extend(shipped);
+            }
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// Incidents without an explicit deployment created after `at` (whose inferred cause a
+/// deployment finished at `at` may change).
+pub async fn incidents_to_reattribute(tx: &TenantTx, at: DateTime<Utc>) -> Result<Vec<Uuid>> {
+    Ok(incidents::Entity::find()
+        .select_only()
+        .column(incidents::Column::Id)
+        .filter(incidents::Column::ClientId.eq(tx.client_uuid()))
+        .filter(incidents::Column::DeploymentId.is_null())
+        .filter(incidents::Column::CreatedAt.gt(at))
+        .into_tuple()
+        .all(tx.conn())
+        .await?)
+}
