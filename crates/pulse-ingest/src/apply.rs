@@ -107,22 +107,25 @@ fn labels(l: &[String]) -> Option<serde_json::Value> {
 
 type Ids = HashMap<(String, String), Uuid>;
 
-/// Looks up the ids of `(source, external id)` pairs of one type.
-async fn resolve<E: Keyed>(
-    tx: &TenantTx,
+/// Looks up the ids of `(source, external id)` pairs of one type. The pairs are collected before
+/// the lookup starts, so the returned future holds no borrowing iterator (and stays `Send`).
+fn resolve<'a, E: Keyed>(
+    tx: &'a TenantTx,
     wanted: impl IntoIterator<Item = (String, String)>,
-) -> Result<Ids, ImportError> {
+) -> impl std::future::Future<Output = Result<Ids, ImportError>> + Send + 'a {
     let mut by_source: HashMap<String, Vec<String>> = HashMap::new();
     for (s, id) in wanted {
         by_source.entry(s).or_default().push(id);
     }
-    let mut out = HashMap::new();
-    for (s, ids) in by_source {
-        for (id, uuid) in ingested::ids_by_external::<E>(tx, &s, &ids).await? {
-            out.insert((s.clone(), id), uuid);
+    async move {
+        let mut out = HashMap::new();
+        for (s, ids) in by_source {
+            for (id, uuid) in ingested::ids_by_external::<E>(tx, &s, &ids).await? {
+                out.insert((s.clone(), id), uuid);
+            }
         }
+        Ok(out)
     }
-    Ok(out)
 }
 
 fn need(ids: &Ids, source: &str, id: &str, what: &str) -> Result<Uuid, ImportError> {

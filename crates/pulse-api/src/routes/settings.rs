@@ -145,10 +145,7 @@ pub fn validate_update(req: &UpdateSettings) -> Result<()> {
     }
     if let Some(schema) = &req.color_schema {
         if !matches!(schema.as_str(), "default" | "custom") {
-            problems.push(FieldError::new(
-                "color_schema",
-                "must be default or custom",
-            ));
+            problems.push(FieldError::new("color_schema", "must be default or custom"));
         }
     }
     if let Some(colors) = &req.custom_colors {
@@ -174,9 +171,7 @@ pub fn validate_update(req: &UpdateSettings) -> Result<()> {
 }
 
 fn is_hex_color(value: &str) -> bool {
-    value.len() == 7
-        && value.starts_with('#')
-        && value[1..].chars().all(|c| c.is_ascii_hexdigit())
+    value.len() == 7 && value.starts_with('#') && value[1..].chars().all(|c| c.is_ascii_hexdigit())
 }
 
 /// Updates the client's settings (admin).
@@ -320,9 +315,14 @@ mod tests {
     #[test]
     fn sniffs_by_content() {
         assert_eq!(sniff_image(b"\x89PNG\r\n\x1a\nrest"), Some("image/png"));
-        assert_eq!(sniff_image(&[0xFF, 0xD8, 0xFF, 0xE0, 0]), Some("image/jpeg"));
         assert_eq!(
-            sniff_image(b"<?xml version=\"1.0\"?>\n<!-- x --><svg xmlns=\"http://www.w3.org/2000/svg\"/>"),
+            sniff_image(&[0xFF, 0xD8, 0xFF, 0xE0, 0]),
+            Some("image/jpeg")
+        );
+        assert_eq!(
+            sniff_image(
+                b"<?xml version=\"1.0\"?>\n<!-- x --><svg xmlns=\"http://www.w3.org/2000/svg\"/>"
+            ),
             Some("image/svg+xml")
         );
         assert_eq!(sniff_image(b"<svg>"), Some("image/svg+xml"));
@@ -353,7 +353,12 @@ mod tests {
         let fields: Vec<_> = problems.iter().map(|p| p.field.as_str()).collect();
         assert_eq!(
             fields,
-            ["display_name", "color_schema", "custom_colors.color1", "custom_colors.color9"]
+            [
+                "display_name",
+                "color_schema",
+                "custom_colors.color1",
+                "custom_colors.color9"
+            ]
         );
         let ok = UpdateSettings {
             display_name: Some("Acme".into()),

@@ -71,7 +71,11 @@ macro_rules! both_backends {
 }
 
 /// Environment for a test server on `backend`, plus `extra` settings.
-pub fn test_env(backend: &Backend, dir: &std::path::Path, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+pub fn test_env(
+    backend: &Backend,
+    dir: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
     let mut env = vec![("PULSE_DATA_DIR".to_string(), dir.display().to_string())];
     if let Backend::Postgres(url) = backend {
         env.push(("DATABASE_URL".into(), url.clone()));
@@ -104,8 +108,7 @@ pub async fn boot_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
     pulse_db::migration::up(db.system()).await.expect("migrate");
     db.prepare().await.expect("prepare");
     let keys = pulse_auth::keys::load(&config).expect("keys");
-    let state =
-        pulse_api::AppState::new(config.clone(), db.clone(), keys, None).expect("state");
+    let state = pulse_api::AppState::new(config.clone(), db.clone(), keys, None).expect("state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(pulse_api::serve::serve(
@@ -197,7 +200,12 @@ impl TestApp {
     }
 
     /// A request authenticated with a bearer token.
-    pub fn bearer(&self, method: reqwest::Method, path: &str, token: &str) -> reqwest::RequestBuilder {
+    pub fn bearer(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+    ) -> reqwest::RequestBuilder {
         self.http.request(method, self.url(path)).bearer_auth(token)
     }
 }
@@ -226,5 +234,8 @@ pub async fn session_from(res: reqwest::Response) -> Session {
 /// The JSON error code of a response.
 pub async fn error_code(res: reqwest::Response) -> String {
     let body: Value = res.json().await.expect("a JSON error body");
-    body["error"]["code"].as_str().unwrap_or_default().to_string()
+    body["error"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
