@@ -232,7 +232,10 @@ async fn example_loads_idempotently(pg: Option<String>) {
     .unwrap();
     assert_eq!(issues.total, 3);
     let bug = issues.items.iter().find(|i| i.key == "PAY-2").unwrap();
-    assert_eq!(bug.assignee_person_id.is_some(), true, "matched by e-mail");
+    let grace = find_id::<pulse_db::entity::people::Entity>(&tx, "import", "grace")
+        .await
+        .unwrap();
+    assert_eq!(bug.assignee_person_id, grace, "matched by e-mail");
     assert_eq!(
         repo::issues::transitions(&tx, issues.items[0].id)
             .await
