@@ -246,6 +246,43 @@ pub async fn client(config: Config, action: ClientAction) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// `pulse import FILE`: validates the whole file, then applies it in one transaction and prints
+/// what it inserted and updated per record type. A bad file prints every problem and applies
+/// nothing.
+pub async fn import(
+    config: Config,
+    file: std::path::PathBuf,
+    client: Option<String>,
+) -> anyhow::Result<()> {
+    let db = open(&config).await?;
+    let client = resolve_client(&config, &db, client).await?;
+    std::fs::metadata(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let tx = db.tenant(client).await?;
+    let reopen = || std::fs::File::open(&file).map(std::io::BufReader::new);
+    match pulse_ingest::import(&tx, reopen).await {
+        Ok(summary) => {
+            tx.commit().await?;
+            println!("{:<16} {:>9} {:>9}", "type", "inserted", "updated");
+            for (kind, c) in &summary.counts {
+                println!("{kind:<16} {:>9} {:>9}", c.inserted, c.updated);
+            }
+            println!("{} records loaded from {}", summary.records, file.display());
+            Ok(())
+        }
+        Err(pulse_ingest::ImportError::Invalid(problems)) => {
+            for p in &problems {
+                eprintln!("{}: {}", p.field, p.message);
+            }
+            anyhow::bail!(
+                "{} was not loaded: {} problems (nothing was applied)",
+                file.display(),
+                problems.len()
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The demo client: "Acme Demo" with one admin, one user and one viewer sharing a random password,
 /// printed once. Running it again sets a new password.
 pub async fn create_demo(db: &Db, hasher: &Hasher) -> anyhow::Result<()> {

@@ -43,6 +43,14 @@ enum Command {
         #[command(subcommand)]
         action: admin::ClientAction,
     },
+    /// Load records from a JSON Lines file (see docs/IMPORT.md); a bad file is refused whole.
+    Import {
+        /// The file to load.
+        file: PathBuf,
+        /// Client name (defaults to CLIENT_NAME).
+        #[arg(long)]
+        client: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -80,6 +88,7 @@ fn main() -> std::process::ExitCode {
             Command::Migrate { action } => runtime::migrate(config, action).await,
             Command::User { action } => admin::user(config, action).await,
             Command::Client { action } => admin::client(config, action).await,
+            Command::Import { file, client } => admin::import(config, file, client).await,
         }
     });
     match result {

@@ -392,6 +392,37 @@ fn probes(a: &Victim) -> Vec<Probe> {
             Body::None,
             OwnScope,
         ),
+        // import: B's records live in B, whatever ids they reuse; references to A's rows fail
+        probe(
+            Method::POST,
+            "/import",
+            "/import".into(),
+            Bytes(
+                b"{\"type\":\"team\",\"id\":\"zeta-team\",\"name\":\"B probe team\"}\n".to_vec(),
+                "application/x-ndjson",
+            ),
+            OwnScope,
+        ),
+        probe(
+            Method::POST,
+            "/import",
+            "/import".into(),
+            Bytes(
+                b"{\"type\":\"pull_request\",\"id\":\"pr-1\",\"repository\":\"zeta-repo\",\"number\":1,\"title\":\"t\",\"author\":\"x\",\"state\":\"open\",\"created_at\":\"2024-03-01T11:00:00Z\"}\n".to_vec(),
+                "application/x-ndjson",
+            ),
+            Rejected,
+        ),
+        probe(
+            Method::POST,
+            "/import",
+            "/import".into(),
+            Bytes(
+                format!("{{\"type\":\"team\",\"id\":\"t\",\"name\":\"t\",\"client_id\":\"{cid}\"}}\n").into_bytes(),
+                "application/x-ndjson",
+            ),
+            Rejected,
+        ),
         // health
         probe(
             Method::GET,
@@ -483,6 +514,25 @@ async fn snapshot(app: &TestApp, client: ClientId) -> Vec<String> {
         .all(db)
         .await
         .unwrap();
+    use pulse_db::entity::{repositories, teams};
+    for t in teams::Entity::find()
+        .filter(teams::Column::ClientId.eq(c))
+        .order_by_asc(teams::Column::Id)
+        .all(db)
+        .await
+        .unwrap()
+    {
+        out.push(format!("{t:?}"));
+    }
+    for r in repositories::Entity::find()
+        .filter(repositories::Column::ClientId.eq(c))
+        .order_by_asc(repositories::Column::Id)
+        .all(db)
+        .await
+        .unwrap()
+    {
+        out.push(format!("{r:?}"));
+    }
     // Failed logins against A's accounts are A's to see: the audit log doing its job.
     let mut actions: Vec<String> = audit
         .into_iter()
@@ -540,6 +590,17 @@ async fn isolation_matrix(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(logo.status(), 200);
+    let imported = app
+        .bearer(Method::POST, "/api/v1/import", &a_session.token)
+        .header("content-type", "application/x-ndjson")
+        .body(
+            "{\"type\":\"team\",\"id\":\"zeta-team\",\"name\":\"Zeta Team\"}\n\
+             {\"type\":\"repository\",\"id\":\"zeta-repo\",\"full_name\":\"zeta/secret-repo\"}\n",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(imported.status(), 200, "{}", imported.text().await.unwrap());
     let token: Value = app
         .bearer(Method::POST, "/api/v1/auth/tokens", &a_session.token)
         .json(&json!({"name": "zeta-automation-secret"}))
@@ -562,6 +623,7 @@ async fn isolation_matrix(backend: Backend) {
             "Alice".into(),
             "ABCDEF".into(),
             "@a.example".into(),
+            "secret-repo".into(),
         ],
         user_id: a_admin.to_string(),
         admin: a_session.clone(),

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod dto;
 pub mod health;
+pub mod import;
 pub mod me;
 pub mod settings;
 pub mod tokens;

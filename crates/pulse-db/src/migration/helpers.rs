@@ -99,3 +99,101 @@ pub fn drop(table: &str) -> TableDropStatement {
         .if_exists()
         .to_owned()
 }
+
+pub fn int(name: &str) -> ColumnDef {
+    ColumnDef::new(Alias::new(name))
+        .big_integer()
+        .not_null()
+        .default(0)
+        .to_owned()
+}
+
+pub fn int_null(name: &str) -> ColumnDef {
+    ColumnDef::new(Alias::new(name))
+        .big_integer()
+        .null()
+        .to_owned()
+}
+
+pub fn double_null(name: &str) -> ColumnDef {
+    ColumnDef::new(Alias::new(name)).double().null().to_owned()
+}
+
+/// Starts a tenant table: `id` (uuid v7) and `client_id` (deleted with the client), plus a unique
+/// `(client_id, id)` key so other tenant tables can point at it with [`tenant_fk`], which keeps a
+/// reference inside one tenant.
+pub fn tenant_table(table: &str) -> TableCreateStatement {
+    Table::create()
+        .table(Alias::new(table))
+        .col(id("id"))
+        .col(uuid("client_id"))
+        .foreign_key(&mut fk_client(table))
+        .index(
+            Index::create()
+                .name(format!("ux_{table}_tenant_id"))
+                .col(Alias::new("client_id"))
+                .col(Alias::new("id"))
+                .unique(),
+        )
+        .to_owned()
+}
+
+/// Adds the ingestion key columns: `source` (the system the row came from), `external_id` (its id
+/// there) and `synced_at` (when it was last written). Pair with [`ingested_key`].
+pub fn ingested(t: &mut TableCreateStatement) -> &mut TableCreateStatement {
+    t.col(text("source"))
+        .col(text("external_id"))
+        .col(ts("synced_at"))
+}
+
+/// The unique `(client_id, source, external_id)` index of an ingested table.
+pub fn ingested_key(table: &str) -> IndexCreateStatement {
+    index(
+        table,
+        "source_external",
+        &["client_id", "source", "external_id"],
+        true,
+    )
+}
+
+/// A foreign key `(client_id, column)` to `to(client_id, id)`: the referenced row must belong to the
+/// same tenant. `cascade` deletes the row with its parent; otherwise the parent cannot be deleted
+/// while referenced (deleting the client still removes both).
+pub fn tenant_fk(table: &str, column: &str, to: &str, cascade: bool) -> ForeignKeyCreateStatement {
+    ForeignKey::create()
+        .name(format!("fk_{table}_{column}"))
+        .from(
+            Alias::new(table),
+            (Alias::new("client_id"), Alias::new(column)),
+        )
+        .to(Alias::new(to), (Alias::new("client_id"), Alias::new("id")))
+        .on_delete(if cascade {
+            ForeignKeyAction::Cascade
+        } else {
+            ForeignKeyAction::NoAction
+        })
+        .to_owned()
+}
+
+/// Creates a tenant table, its indexes, and puts it behind row-level security.
+pub async fn create_tenant(
+    m: &SchemaManager<'_>,
+    table: &str,
+    stmt: &TableCreateStatement,
+    indexes: Vec<IndexCreateStatement>,
+) -> Result<(), DbErr> {
+    m.create_table(stmt.to_owned()).await?;
+    for i in indexes {
+        m.create_index(i).await?;
+    }
+    crate::dialect::enable_tenant_rls(m, table, "client_id").await
+}
+
+/// Drops tenant tables created with [`create_tenant`], in the order given (children first).
+pub async fn drop_tenant(m: &SchemaManager<'_>, tables: &[&str]) -> Result<(), DbErr> {
+    for table in tables {
+        crate::dialect::disable_tenant_rls(m, table).await?;
+        m.drop_table(drop(table)).await?;
+    }
+    Ok(())
+}

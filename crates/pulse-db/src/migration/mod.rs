@@ -9,6 +9,9 @@ mod m20261101_000002_sessions_tokens;
 mod m20261101_000003_settings_audit;
 mod m20261115_000001_client_name_ci;
 mod m20261115_000002_refresh_generation;
+mod m20261120_000004_org;
+mod m20261120_000005_code;
+mod m20261120_000006_delivery_work;
 
 use sea_orm::DatabaseConnection;
 pub use sea_orm_migration::MigratorTrait;
@@ -26,6 +29,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261101_000003_settings_audit::Migration),
             Box::new(m20261115_000001_client_name_ci::Migration),
             Box::new(m20261115_000002_refresh_generation::Migration),
+            Box::new(m20261120_000004_org::Migration),
+            Box::new(m20261120_000005_code::Migration),
+            Box::new(m20261120_000006_delivery_work::Migration),
         ]
     }
 }

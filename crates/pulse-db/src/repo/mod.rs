@@ -5,9 +5,19 @@
 pub mod api_tokens;
 pub mod audit;
 pub mod clients;
+pub mod deployments;
+pub mod derive;
+pub mod incidents;
+pub mod ingested;
+pub mod issues;
+pub mod links;
 pub mod login_failures;
+pub mod people;
+pub mod pull_requests;
+pub mod scope;
 pub mod sessions;
 pub mod settings;
+pub mod sprints;
 pub mod users;
 
 use serde::{Deserialize, Serialize};

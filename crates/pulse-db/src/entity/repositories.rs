@@ -1,0 +1,28 @@
+//! `repositories`.
+use sea_orm::entity::prelude::*;
+
+/// A source repository.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "repositories")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub client_id: Uuid,
+    /// The system the row came from (`github`, `jira`, `import`, ...).
+    pub source: String,
+    /// Its id in that system; unique per client and source.
+    pub external_id: String,
+    /// When the row was last written by an import or sync.
+    pub synced_at: DateTimeUtc,
+    /// `owner/name`.
+    pub full_name: String,
+    pub default_branch: Option<String>,
+    pub url: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+crate::repo::ingested::keyed!(Entity);

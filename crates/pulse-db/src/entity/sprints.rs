@@ -1,0 +1,33 @@
+//! `sprints`.
+use sea_orm::entity::prelude::*;
+
+/// A sprint of a board.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "sprints")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub client_id: Uuid,
+    /// The system the row came from (`github`, `jira`, `import`, ...).
+    pub source: String,
+    /// Its id in that system; unique per client and source.
+    pub external_id: String,
+    /// When the row was last written by an import or sync.
+    pub synced_at: DateTimeUtc,
+    pub board_id: Option<Uuid>,
+    pub name: String,
+    /// `future`, `active` or `closed`.
+    pub state: String,
+    pub start_at: Option<DateTimeUtc>,
+    /// Planned end.
+    pub end_at: Option<DateTimeUtc>,
+    /// Actual completion.
+    pub complete_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+crate::repo::ingested::keyed!(Entity);
