@@ -7,6 +7,8 @@ mod helpers;
 mod m20261101_000001_clients_users;
 mod m20261101_000002_sessions_tokens;
 mod m20261101_000003_settings_audit;
+mod m20261122_000010_integrations_jobs;
+mod m20261122_000011_scheduler_raw_records;
 
 use sea_orm::DatabaseConnection;
 pub use sea_orm_migration::MigratorTrait;
@@ -22,6 +24,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261101_000001_clients_users::Migration),
             Box::new(m20261101_000002_sessions_tokens::Migration),
             Box::new(m20261101_000003_settings_audit::Migration),
+            Box::new(m20261122_000010_integrations_jobs::Migration),
+            Box::new(m20261122_000011_scheduler_raw_records::Migration),
         ]
     }
 }
