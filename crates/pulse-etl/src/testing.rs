@@ -1,0 +1,184 @@
+//! A connector without network for tests and demos: it "collects" synthetic items in pages,
+//! writing each page's raw records with the checkpoint that covers them.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde_json::json;
+
+use crate::connector::{Connector, ConnectorInfo, ScopeInfo, SyncContext};
+use crate::error::SyncError;
+use crate::ids::JobId;
+use crate::integrations::IntegrationConfig;
+use crate::lease::RawRecord;
+use crate::model::Progress;
+
+/// The kind [`CountingConnector`] registers under.
+pub const COUNTING_KIND: &str = "counting";
+
+/// One run of [`CountingConnector::sync`], for assertions about who ran what when.
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    /// The job.
+    pub job: JobId,
+    /// Its attempt.
+    pub attempt: u32,
+    /// The worker (lease owner).
+    pub owner: String,
+    /// The first item this run collected (the checkpoint it resumed from).
+    pub first_item: u64,
+    /// Items written by this run.
+    pub written: u64,
+    /// When it started.
+    pub started: Instant,
+    /// When it returned.
+    pub ended: Instant,
+    /// How it ended (`ok` or the error).
+    pub outcome: String,
+}
+
+/// Syncs `total` synthetic items per scope in pages of `page_size` into `raw_records`
+/// (`endpoint = "items"`, `external_id = "<scope>-<n>"`), checkpointing `{"next": n}`.
+#[derive(Debug)]
+pub struct CountingConnector {
+    /// Items per scope.
+    pub total: u64,
+    /// Items per page.
+    pub page_size: u64,
+    /// Simulated upstream latency per page.
+    pub page_delay: Duration,
+    faults: Mutex<HashMap<u64, VecDeque<SyncError>>>,
+    runs: Mutex<Vec<RunRecord>>,
+}
+
+impl CountingConnector {
+    /// A connector syncing `total` items in pages of `page_size`.
+    pub fn new(total: u64, page_size: u64) -> Self {
+        Self {
+            total,
+            page_size: page_size.max(1),
+            page_delay: Duration::ZERO,
+            faults: Mutex::new(HashMap::new()),
+            runs: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Waits `delay` before each page.
+    pub fn with_page_delay(mut self, delay: Duration) -> Self {
+        self.page_delay = delay;
+        self
+    }
+
+    /// Fails once with `err` when about to fetch page `page` (0-based); queue several to fail
+    /// several runs.
+    pub fn fail_at_page(&self, page: u64, err: SyncError) {
+        self.faults
+            .lock()
+            .expect("faults")
+            .entry(page)
+            .or_default()
+            .push_back(err);
+    }
+
+    /// Every run so far.
+    pub fn runs(&self) -> Vec<RunRecord> {
+        self.runs.lock().expect("runs").clone()
+    }
+
+    async fn collect(&self, ctx: &mut SyncContext, next: &mut u64) -> Result<(), SyncError> {
+        let scope = ctx.scope().to_string();
+        let integration = ctx.job().integration;
+        while *next < self.total {
+            ctx.check()?;
+            let page = *next / self.page_size;
+            let fault = self
+                .faults
+                .lock()
+                .expect("faults")
+                .get_mut(&page)
+                .and_then(VecDeque::pop_front);
+            if let Some(err) = fault {
+                return Err(err);
+            }
+            if !self.page_delay.is_zero() {
+                tokio::time::sleep(self.page_delay).await;
+            }
+            let end = (*next + self.page_size).min(self.total);
+            let records: Vec<RawRecord> = (*next..end)
+                .map(|i| RawRecord {
+                    endpoint: "items".into(),
+                    external_id: format!("{scope}-{i}"),
+                    payload: json!({"n": i, "scope": scope, "attempt": ctx.job().attempt}),
+                })
+                .collect();
+            let tx = ctx.begin().await?;
+            tx.upsert_raw(integration, &scope, &records).await?;
+            ctx.commit(
+                tx,
+                json!({ "next": end }),
+                Progress {
+                    phase: "collect items".into(),
+                    done: end,
+                    total: Some(self.total),
+                    current: Some(format!("{scope}-{end}")),
+                },
+            )
+            .await?;
+            *next = end;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Connector for CountingConnector {
+    fn describe(&self) -> ConnectorInfo {
+        ConnectorInfo {
+            kind: COUNTING_KIND.into(),
+            name: "Counting (test)".into(),
+            rules_schema: json!({"type": "object"}),
+            scope_label: "counter".into(),
+        }
+    }
+
+    async fn test_connection(&self, _integration: &IntegrationConfig) -> Result<(), SyncError> {
+        Ok(())
+    }
+
+    async fn discover_scopes(
+        &self,
+        _integration: &IntegrationConfig,
+    ) -> Result<Vec<ScopeInfo>, SyncError> {
+        Ok(vec![ScopeInfo {
+            id: "main".into(),
+            name: "main".into(),
+        }])
+    }
+
+    async fn sync(&self, ctx: &mut SyncContext) -> Result<(), SyncError> {
+        let start = ctx
+            .checkpoint()
+            .and_then(|c| c.get("next"))
+            .and_then(|n| n.as_u64())
+            .unwrap_or(0);
+        let mut next = start;
+        let started = Instant::now();
+        let result = self.collect(ctx, &mut next).await;
+        self.runs.lock().expect("runs").push(RunRecord {
+            job: ctx.job().id,
+            attempt: ctx.job().attempt,
+            owner: ctx.lease().owner.clone(),
+            first_item: start,
+            written: next - start,
+            started,
+            ended: Instant::now(),
+            outcome: match &result {
+                Ok(()) => "ok".into(),
+                Err(e) => e.to_string(),
+            },
+        });
+        result
+    }
+}
