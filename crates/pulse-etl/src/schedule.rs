@@ -18,7 +18,9 @@ pub enum Schedule {
     /// At the times a cron expression names, read in `time_zone` (an IANA name such as
     /// `Europe/Berlin`; daylight-saving changes follow the zone).
     Cron {
-        /// Five fields (`min hour dom month dow`) or six with seconds first.
+        /// Five fields (`min hour dom month dow`) or six with seconds first. Day-of-week
+        /// numbers follow the `cron` crate (1 = Sunday ... 7 = Saturday); names (`MON-FRI`) are
+        /// unambiguous and preferred.
         cron: String,
         /// IANA time zone; `UTC` when omitted.
         #[serde(default = "utc")]
@@ -188,6 +190,20 @@ mod tests {
     }
 
     #[test]
+    fn weekday_names_skip_the_weekend() {
+        let s = Schedule::Cron {
+            cron: "0 6 * * MON-FRI".into(),
+            time_zone: "UTC".into(),
+        };
+        // Friday 07:00 → Monday 06:00.
+        let friday = t("2026-11-20T07:00:00Z");
+        assert_eq!(
+            next_due(&s, Some(friday), friday).unwrap(),
+            Some(t("2026-11-23T06:00:00Z"))
+        );
+    }
+
+    #[test]
     fn invalid_schedules_are_reported() {
         let bad = Schedule::Cron {
             cron: "61 * * * *".into(),
@@ -215,11 +231,11 @@ mod tests {
                 interval_seconds: 900
             }
         );
-        let c: Schedule = serde_json::from_str(r#"{"cron": "0 6 * * 1-5"}"#).unwrap();
+        let c: Schedule = serde_json::from_str(r#"{"cron": "0 6 * * MON-FRI"}"#).unwrap();
         assert_eq!(
             c,
             Schedule::Cron {
-                cron: "0 6 * * 1-5".into(),
+                cron: "0 6 * * MON-FRI".into(),
                 time_zone: "UTC".into()
             }
         );

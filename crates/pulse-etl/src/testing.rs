@@ -6,14 +6,14 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::connector::{Connector, ConnectorInfo, ScopeInfo, SyncContext};
 use crate::error::SyncError;
 use crate::ids::JobId;
 use crate::integrations::IntegrationConfig;
 use crate::lease::RawRecord;
-use crate::model::Progress;
+use crate::model::{JobMode, Progress};
 
 /// The kind [`CountingConnector`] registers under.
 pub const COUNTING_KIND: &str = "counting";
@@ -37,6 +37,10 @@ pub struct RunRecord {
     pub ended: Instant,
     /// How it ended (`ok` or the error).
     pub outcome: String,
+    /// Incremental or full.
+    pub mode: JobMode,
+    /// The watermark handed over from the scope's last successful job.
+    pub previous: Option<Value>,
 }
 
 /// Syncs `total` synthetic items per scope in pages of `page_size` into `raw_records`
@@ -178,6 +182,8 @@ impl Connector for CountingConnector {
                 Ok(()) => "ok".into(),
                 Err(e) => e.to_string(),
             },
+            mode: ctx.mode(),
+            previous: ctx.previous_checkpoint().cloned(),
         });
         result
     }

@@ -552,3 +552,111 @@ async fn retention_purges_old_logs_and_raw_records(backend: Backend) {
     assert_eq!(engine.purge().await.unwrap(), (0, 20));
 }
 both_backends!(retention, retention_purges_old_logs_and_raw_records);
+
+async fn run_now_and_full_resync(backend: Backend) {
+    let db = database(&backend).await;
+    let (engine, _clock) = manual_engine(&db);
+    let a = client(&db, "a").await;
+    let integ = integration(&engine, a, &["main"], None).await;
+    let connector = Arc::new(CountingConnector::new(30, 10));
+    let worker = Worker::new(engine.clone(), registry(connector.clone()), "w");
+
+    // "Run now" moves a job queued for later to the front.
+    let mut later = NewJob::sync(integ, "main");
+    later.run_at = Some(engine.now() + TimeDelta::hours(1));
+    let job = engine.enqueue(a, later).await.unwrap();
+    assert!(engine.claim("w").await.unwrap().is_none());
+    let moved = engine.run_now(a, integ, "main").await.unwrap();
+    assert_eq!(moved.id, job.id);
+    assert_eq!(moved.run_at, engine.now());
+    assert_eq!(
+        worker.run_next().await.unwrap().unwrap().status,
+        Some(JobStatus::Succeeded)
+    );
+
+    // Without an active job it queues an incremental run that starts from the last watermark.
+    let next = engine.run_now(a, integ, "main").await.unwrap();
+    assert_ne!(next.id, job.id);
+    assert!(matches!(
+        engine.full_resync(a, integ, "main").await,
+        Err(Error::Conflict(_))
+    ));
+    worker.run_next().await.unwrap().unwrap();
+    let runs = connector.runs();
+    assert_eq!(runs[1].mode, pulse_etl::JobMode::Incremental);
+    assert_eq!(runs[1].previous, Some(json!({ "next": 30 })));
+
+    // A full re-sync ignores the watermark.
+    let full = engine.full_resync(a, integ, "main").await.unwrap();
+    assert_eq!(full.mode, pulse_etl::JobMode::Full);
+    worker.run_next().await.unwrap().unwrap();
+    let runs = connector.runs();
+    assert_eq!(runs[2].mode, pulse_etl::JobMode::Full);
+    assert_eq!(runs[2].previous, None);
+    assert_eq!(runs[2].written, 30);
+    assert_eq!(
+        raw_ids(&engine, a).await.len(),
+        30,
+        "upserts, no duplicates"
+    );
+}
+both_backends!(run_now, run_now_and_full_resync);
+
+async fn a_job_whose_workers_keep_dying_fails(backend: Backend) {
+    let db = database(&backend).await;
+    let (engine, clock) = manual_engine(&db);
+    let a = client(&db, "a").await;
+    let integ = integration(&engine, a, &["main"], None).await;
+    let worker = Worker::new(
+        engine.clone(),
+        registry(Arc::new(CountingConnector::new(10, 10))),
+        "w",
+    );
+    let mut new = NewJob::sync(integ, "main");
+    new.max_attempts = Some(2);
+    let job = engine.enqueue(a, new).await.unwrap();
+    for _ in 0..2 {
+        engine.claim("dies").await.unwrap().unwrap();
+        clock.advance(Duration::from_secs(4));
+    }
+    let out = worker.run_next().await.unwrap().unwrap();
+    assert_eq!(out.attempt, 3);
+    assert_eq!(out.status, Some(JobStatus::Failed));
+    let failed = engine.get(a, job.id).await.unwrap();
+    assert!(failed.last_error.unwrap().contains("stopped responding"));
+}
+both_backends!(dying_workers, a_job_whose_workers_keep_dying_fails);
+
+async fn concurrent_claims_never_hand_out_a_job_twice(backend: Backend) {
+    let db = database(&backend).await;
+    let (engine, _clock) = manual_engine(&db);
+    let a = client(&db, "a").await;
+    let scopes: Vec<String> = (0..40).map(|i| format!("s{i}")).collect();
+    let refs: Vec<&str> = scopes.iter().map(String::as_str).collect();
+    let integ = integration(&engine, a, &refs, None).await;
+    for s in &scopes {
+        engine.enqueue(a, NewJob::sync(integ, s)).await.unwrap();
+    }
+    let mut tasks = Vec::new();
+    for w in 0..6 {
+        let engine = engine.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            while let Some(claim) = engine.claim(&format!("w{w}")).await.unwrap() {
+                mine.push(claim.job.id);
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let unique: std::collections::HashSet<_> = all.iter().collect();
+    assert_eq!(all.len(), 40, "every job claimed once");
+    assert_eq!(unique.len(), 40, "no job claimed twice");
+}
+both_backends!(
+    concurrent_claims,
+    concurrent_claims_never_hand_out_a_job_twice
+);
