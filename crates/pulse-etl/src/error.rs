@@ -41,10 +41,23 @@ impl From<pulse_db::sea_orm::DbErr> for SyncError {
 }
 
 impl From<pulse_core::Error> for SyncError {
+    /// Unavailable and internal errors (the database, mostly) are worth retrying; the rest
+    /// describe a state an administrator has to change.
     fn from(e: pulse_core::Error) -> Self {
+        use pulse_core::Error as E;
         match e {
-            pulse_core::Error::NotFound => SyncError::Permanent("object not found".into()),
-            other => SyncError::Transient(format!("{other}: {:?}", other)),
+            E::Unavailable(inner) | E::Internal(inner) => {
+                SyncError::Transient(format!("{inner:#}"))
+            }
+            E::NotFound => SyncError::Permanent("object not found".into()),
+            E::Validation(fields) => SyncError::Permanent(
+                fields
+                    .iter()
+                    .map(|f| format!("{}: {}", f.field, f.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            other => SyncError::Permanent(other.to_string()),
         }
     }
 }

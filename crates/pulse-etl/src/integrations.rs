@@ -172,7 +172,8 @@ pub async fn list(tx: &TenantTx) -> Result<Vec<Integration>> {
         .collect())
 }
 
-/// Decrypts the integration's credentials for a connector.
+/// Decrypts the integration's credentials for a connector. A value that does not decrypt (wrong
+/// key, or copied from another row) answers `credentials_unreadable`.
 pub async fn config(
     tx: &TenantTx,
     cipher: Option<&Cipher>,
@@ -182,17 +183,26 @@ pub async fn config(
     let credentials = match (&m.credentials, cipher) {
         (None, _) => None,
         (Some(stored), Some(cipher)) => {
+            let unreadable = || {
+                Error::bad_request(
+                    "credentials_unreadable",
+                    "the stored credentials cannot be decrypted with the configured key; \
+                     enter the integration's credentials again",
+                )
+            };
             let plain = cipher
                 .decrypt(stored, &credentials_aad(tx.client(), id))
-                .map_err(Error::internal)?;
+                .map_err(|_| unreadable())?;
             Some(Secret::new(
-                String::from_utf8(plain).map_err(Error::internal)?,
+                String::from_utf8(plain).map_err(|_| unreadable())?,
             ))
         }
         (Some(_), None) => {
-            return Err(Error::internal(anyhow::anyhow!(
-                "the job engine has no encryption key to read integration credentials"
-            )))
+            return Err(Error::bad_request(
+                "no_encryption_key",
+                "this process has no encryption key to read integration credentials; \
+                 configure PULSE_ENCRYPTION_KEY",
+            ))
         }
     };
     Ok(IntegrationConfig {

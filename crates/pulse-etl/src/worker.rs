@@ -16,6 +16,9 @@ use crate::lease::Lease;
 use crate::model::{Job, JobMode, JobStatus, LogLevel};
 use crate::retry::{Decision, RetryPolicy};
 
+/// The job kind that runs [`Connector::sync`](crate::Connector::sync).
+pub const SYNC_KIND: &str = "sync";
+
 /// What became of one claimed job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunOutcome {
@@ -131,6 +134,12 @@ impl Worker {
                 "gave up after {} attempts: the workers running this job stopped responding \
                  (see the job's history); check worker logs and resources, then run it again",
                 job.failures
+            )));
+        }
+        if job.kind != SYNC_KIND {
+            return Err(SyncError::Permanent(format!(
+                "this worker does not know job kind '{}'",
+                job.kind
             )));
         }
         let (config, previous) = self.load(job).await?;
