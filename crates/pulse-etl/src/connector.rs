@@ -83,6 +83,23 @@ pub trait Convert {
     fn convert(&self, rows: &[Self::Row]) -> Vec<Self::Model>;
 }
 
+/// Runs the pure stages over a batch: extract every raw record, then convert the rows.
+pub fn extract_convert<E, C>(
+    extract: &E,
+    convert: &C,
+    raw: &[RawRecord],
+) -> Result<Vec<C::Model>, SyncError>
+where
+    E: Extract,
+    C: Convert<Row = E::Row>,
+{
+    let mut rows = Vec::new();
+    for record in raw {
+        rows.extend(extract.extract(record)?);
+    }
+    Ok(convert.convert(&rows))
+}
+
 /// The connectors a worker can run, by integration kind.
 #[derive(Clone, Default)]
 pub struct Registry {

@@ -44,6 +44,25 @@ pub struct EngineConfig {
     pub raw_retention: Duration,
 }
 
+impl EngineConfig {
+    /// Checks that heartbeats renew the lease well before it ends and every duration is usable.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.lease.is_zero() || self.leader_lease.is_zero() {
+            return Err("leases must be longer than zero".into());
+        }
+        if self.heartbeat.is_zero() || self.heartbeat * 2 > self.lease {
+            return Err(format!(
+                "the heartbeat ({:?}) must be at most half the lease ({:?})",
+                self.heartbeat, self.lease
+            ));
+        }
+        if self.poll.is_zero() || self.max_attempts == 0 {
+            return Err("poll interval and max_attempts must be positive".into());
+        }
+        Ok(())
+    }
+}
+
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
@@ -82,7 +101,7 @@ impl NewJob {
         Self {
             integration,
             scope: scope.into(),
-            kind: "sync".into(),
+            kind: crate::worker::SYNC_KIND.into(),
             mode: JobMode::Incremental,
             max_attempts: None,
             run_at: None,
@@ -142,7 +161,13 @@ impl Engine {
     }
 
     /// An engine with an explicit clock (tests drive a [`ManualClock`](crate::ManualClock)).
+    ///
+    /// # Panics
+    /// When `config` fails [`EngineConfig::validate`] (a start-up configuration error).
     pub fn with_clock(db: Db, config: EngineConfig, clock: SharedClock) -> Self {
+        if let Err(e) = config.validate() {
+            panic!("invalid job engine configuration: {e}");
+        }
         let (events, _) = broadcast::channel(1024);
         Self {
             inner: Arc::new(Inner {
@@ -193,6 +218,14 @@ impl Engine {
     /// (`RecvError::Lagged`) rather than slowing workers down.
     pub fn subscribe(&self) -> broadcast::Receiver<ProgressEvent> {
         self.inner.events.subscribe()
+    }
+
+    /// Live events of one tenant's jobs only: what a WebSocket handler should use.
+    pub fn subscribe_client(&self, client: ClientId) -> ClientEvents {
+        ClientEvents {
+            rx: self.inner.events.subscribe(),
+            client,
+        }
     }
 
     pub(crate) fn publish(&self, event: ProgressEvent) {
@@ -548,6 +581,27 @@ impl Engine {
             .await?
             .rows_affected;
         Ok((logs, raw))
+    }
+}
+
+/// A subscription to one tenant's [`ProgressEvent`]s (see [`Engine::subscribe_client`]).
+#[derive(Debug)]
+pub struct ClientEvents {
+    rx: broadcast::Receiver<ProgressEvent>,
+    client: ClientId,
+}
+
+impl ClientEvents {
+    /// The next event of this tenant; `None` once the engine is gone. Events missed because the
+    /// subscriber fell behind are skipped (the job rows stay the source of truth).
+    pub async fn recv(&mut self) -> Option<ProgressEvent> {
+        loop {
+            match self.rx.recv().await {
+                Ok(event) if event.client == self.client => return Some(event),
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
     }
 }
 

@@ -27,8 +27,10 @@ pub mod testing;
 pub mod worker;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
-pub use connector::{Connector, ConnectorInfo, Convert, Extract, Registry, ScopeInfo, SyncContext};
-pub use engine::{Claim, Engine, EngineConfig, JobFilter, NewJob};
+pub use connector::{
+    extract_convert, Connector, ConnectorInfo, Convert, Extract, Registry, ScopeInfo, SyncContext,
+};
+pub use engine::{Claim, ClientEvents, Engine, EngineConfig, JobFilter, NewJob};
 pub use error::{classify_http, HttpFailure, SyncError};
 pub use ids::{IntegrationId, JobId};
 pub use lease::{JobTx, Lease, RawRecord, Signals};
@@ -36,4 +38,4 @@ pub use model::{Job, JobEvent, JobLog, JobMode, JobStatus, LogLevel, Progress, P
 pub use retry::{Decision, RetryPolicy};
 pub use schedule::{is_due, next_due, Schedule, ScheduleError};
 pub use scheduler::Scheduler;
-pub use worker::{RunOutcome, Worker};
+pub use worker::{RunOutcome, Worker, SYNC_KIND};

@@ -660,3 +660,48 @@ both_backends!(
     concurrent_claims,
     concurrent_claims_never_hand_out_a_job_twice
 );
+
+async fn progress_events_reach_only_their_tenant(backend: Backend) {
+    let db = database(&backend).await;
+    let (engine, _clock) = manual_engine(&db);
+    let a = client(&db, "a").await;
+    let b = client(&db, "b").await;
+    let integ = integration(&engine, a, &["main"], None).await;
+    let worker = Worker::new(
+        engine.clone(),
+        registry(Arc::new(CountingConnector::new(30, 10))),
+        "w",
+    );
+    let mut mine = engine.subscribe_client(a);
+    let mut theirs = engine.subscribe_client(b);
+    let job = engine
+        .enqueue(a, NewJob::sync(integ, "main"))
+        .await
+        .unwrap();
+    worker.run_next().await.unwrap().unwrap();
+
+    let mut seen = Vec::new();
+    while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(200), mine.recv()).await {
+        assert_eq!(ev.client, a);
+        assert_eq!(ev.job, job.id);
+        seen.push((ev.status, ev.done, ev.total));
+        if ev.status == JobStatus::Succeeded {
+            break;
+        }
+    }
+    assert_eq!(seen.first().map(|s| s.0), Some(JobStatus::Queued));
+    let pages: Vec<_> = seen
+        .iter()
+        .filter(|s| s.0 == JobStatus::Running && s.1 > 0)
+        .map(|s| (s.1, s.2))
+        .collect();
+    assert_eq!(pages, vec![(10, Some(30)), (20, Some(30)), (30, Some(30))]);
+    assert_eq!(seen.last().map(|s| s.0), Some(JobStatus::Succeeded));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), theirs.recv())
+            .await
+            .is_err(),
+        "another tenant receives nothing"
+    );
+}
+both_backends!(progress_events, progress_events_reach_only_their_tenant);

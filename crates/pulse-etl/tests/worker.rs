@@ -266,3 +266,61 @@ async fn shutdown_hands_the_running_job_back(backend: Backend) {
     assert_eq!(raw_ids(&engine, a).await.len(), 300);
 }
 both_backends!(shutdown, shutdown_hands_the_running_job_back);
+
+async fn a_zombie_worker_loses_its_writes_to_the_rescuer(backend: Backend) {
+    let db = database(&backend).await;
+    let clock = pulse_etl::ManualClock::new(t0());
+    // Heartbeats far apart in real time, so only the manual clock decides when the lease ends.
+    let config = pulse_etl::EngineConfig {
+        lease: Duration::from_secs(30),
+        heartbeat: Duration::from_secs(15),
+        ..fast_config()
+    };
+    let engine = Engine::with_clock(db.clone(), config, clock.clone()).with_cipher(cipher());
+    let a = client(&db, "a").await;
+    let integ = integration(&engine, a, &["main"], None).await;
+    let connector =
+        Arc::new(CountingConnector::new(100, 10).with_page_delay(Duration::from_millis(60)));
+    let job = engine
+        .enqueue(a, NewJob::sync(integ, "main"))
+        .await
+        .unwrap();
+    let zombie = Worker::new(engine.clone(), registry(connector.clone()), "zombie");
+    let zombie_run = tokio::spawn(async move { zombie.run_next().await });
+    eventually(
+        Duration::from_secs(20),
+        "the zombie to write a page",
+        || {
+            let engine = engine.clone();
+            async move { (checkpoint_of(&engine, a, job.id).await >= 10).then_some(()) }
+        },
+    )
+    .await;
+
+    // The zombie stalls past its lease (in engine time) and a rescuer takes the job over.
+    clock.advance(Duration::from_secs(31));
+    let rescuer = Worker::new(engine.clone(), registry(connector.clone()), "rescuer");
+    let rescued = eventually(Duration::from_secs(20), "the rescuer to claim", || {
+        let rescuer = rescuer.clone();
+        async move { rescuer.run_next().await.unwrap() }
+    })
+    .await;
+    assert_eq!(rescued.attempt, 2);
+    assert_eq!(rescued.status, Some(JobStatus::Succeeded));
+    let zombie_out = zombie_run.await.unwrap().unwrap().unwrap();
+    assert_eq!(zombie_out.attempt, 1);
+    assert_eq!(zombie_out.status, None, "the zombie recorded no outcome");
+
+    let runs = connector.runs();
+    let z = runs.iter().find(|r| r.owner == "zombie").unwrap();
+    assert!(z.outcome.contains("lease was lost"), "{}", z.outcome);
+    let r = runs.iter().find(|r| r.owner == "rescuer").unwrap();
+    assert_eq!(z.first_item + z.written, r.first_item, "no overlap, no gap");
+    let ids = raw_ids(&engine, a).await;
+    assert_eq!(ids.len(), 100);
+    let done = engine.get(a, job.id).await.unwrap();
+    assert_eq!(done.status, JobStatus::Succeeded);
+    assert_eq!(done.lease_owner.as_deref(), Some("rescuer"));
+    assert_eq!(done.checkpoint, Some(serde_json::json!({ "next": 100 })));
+}
+both_backends!(zombie, a_zombie_worker_loses_its_writes_to_the_rescuer);
