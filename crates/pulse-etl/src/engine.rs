@@ -11,8 +11,8 @@ use pulse_db::entity::{job_events, job_logs, jobs};
 use pulse_db::repo::{Page, Paged};
 use pulse_db::sea_orm::sea_query::Expr;
 use pulse_db::sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use pulse_db::{Db, TenantTx};
 use tokio::sync::{broadcast, Notify};
@@ -348,10 +348,24 @@ impl Engine {
             let now = self.now();
             let tx = self.inner.db.tenant(client).await?;
             let job = load_in(&tx, id).await?;
+            // A running job whose lease has expired has no live worker to observe a flag: act on
+            // it at once (a late zombie is fenced out by the status change).
+            let stale = job.status == JobStatus::Running
+                && job.lease_expires_at.is_none_or(|until| until < now);
             let (to, flag, message) = match (what, job.status) {
                 (_, s) if s.is_terminal() => {
                     return Err(Error::Conflict(format!("the job has already {s}")))
                 }
+                (Control::Cancel, JobStatus::Running) if stale => (
+                    Some(JobStatus::Cancelled),
+                    None,
+                    Some("cancelled (its worker had stopped responding)"),
+                ),
+                (Control::Pause, JobStatus::Running) if stale => (
+                    Some(JobStatus::Paused),
+                    None,
+                    Some("paused (its worker had stopped responding)"),
+                ),
                 (Control::Cancel, JobStatus::Running) => (None, Some(Flag::Cancel(true)), None),
                 (Control::Cancel, _) => (Some(JobStatus::Cancelled), None, Some("cancelled")),
                 (Control::Pause, JobStatus::Running) => (None, Some(Flag::Pause(true)), None),
@@ -371,6 +385,13 @@ impl Engine {
                 .filter(jobs::Column::ClientId.eq(tx.client_uuid()))
                 .filter(jobs::Column::Status.eq(job.status.as_str()))
                 .filter(jobs::Column::Attempt.eq(job.attempt as i32));
+            if stale {
+                update = update.filter(
+                    Condition::any()
+                        .add(jobs::Column::LeaseExpiresAt.is_null())
+                        .add(jobs::Column::LeaseExpiresAt.lt(now)),
+                );
+            }
             match flag {
                 Some(Flag::Cancel(v)) => {
                     update = update.col_expr(jobs::Column::CancelRequested, Expr::value(v))

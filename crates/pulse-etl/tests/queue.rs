@@ -365,7 +365,7 @@ both_backends!(rate_limits, rate_limits_wait_without_failing);
 
 async fn pause_resume_and_cancel_requests(backend: Backend) {
     let db = database(&backend).await;
-    let (engine, _clock) = manual_engine(&db);
+    let (engine, clock) = manual_engine(&db);
     let a = client(&db, "a").await;
     let integ = integration(&engine, a, &["main"], None).await;
     let job = engine
@@ -431,6 +431,22 @@ async fn pause_resume_and_cancel_requests(backend: Backend) {
             "pause request withdrawn",
             "cancel requested"
         ]
+    );
+
+    // Its worker dies: with nobody left to observe the flag, the cancel takes effect at once and
+    // the late worker is fenced out.
+    clock.advance(Duration::from_secs(4));
+    let cancelled = engine.cancel(a, job.id).await.unwrap();
+    assert_eq!(cancelled.status, JobStatus::Cancelled);
+    assert!(matches!(
+        claim.lease.heartbeat(&engine).await,
+        Err(SyncError::LeaseLost)
+    ));
+    assert!(engine.claim("w2").await.unwrap().is_none());
+    let last = engine.history(a, job.id).await.unwrap().pop().unwrap();
+    assert_eq!(
+        (last.from, last.to),
+        (Some(JobStatus::Running), JobStatus::Cancelled)
     );
 }
 both_backends!(controls, pause_resume_and_cancel_requests);
