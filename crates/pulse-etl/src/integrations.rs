@@ -244,6 +244,57 @@ pub async fn set_schedule(
     Ok(active.update(tx.conn()).await?.into())
 }
 
+/// Changes to an integration; fields left `None` stay as they are.
+#[derive(Debug, Clone, Default)]
+pub struct IntegrationUpdate {
+    /// New display name.
+    pub name: Option<String>,
+    /// New base URL (`Some(None)` removes it).
+    pub base_url: Option<Option<String>>,
+    /// New scope list.
+    pub scopes: Option<Vec<String>>,
+    /// New rules (`Some(None)` removes them).
+    pub rules: Option<Option<Value>>,
+}
+
+/// Updates name, base URL, scopes or rules (409 when the new name is taken).
+pub async fn update(
+    tx: &TenantTx,
+    id: IntegrationId,
+    changes: IntegrationUpdate,
+    now: DateTime<Utc>,
+) -> Result<Integration> {
+    let mut active: integrations::ActiveModel = model(tx, id).await?.into();
+    if let Some(name) = changes.name {
+        active.name = Set(name.trim().to_string());
+    }
+    if let Some(base_url) = changes.base_url {
+        active.base_url = Set(base_url);
+    }
+    if let Some(scopes) = changes.scopes {
+        active.scopes = Set(Some(serde_json::json!(scopes)));
+    }
+    if let Some(rules) = changes.rules {
+        active.rules = Set(rules);
+    }
+    active.updated_at = Set(now);
+    Ok(active.update(tx.conn()).await?.into())
+}
+
+/// Deletes an integration with its jobs, their events and logs, and its raw records. A worker
+/// still running one of its jobs is fenced out (its job row is gone).
+pub async fn delete(tx: &TenantTx, id: IntegrationId) -> Result<()> {
+    let done = Entity::delete_many()
+        .filter(Column::Id.eq(id.uuid()))
+        .filter(Column::ClientId.eq(tx.client_uuid()))
+        .exec(tx.conn())
+        .await?;
+    if done.rows_affected == 0 {
+        return Err(Error::NotFound);
+    }
+    Ok(())
+}
+
 /// Re-encrypts every stored credential from `old` to `new` key (key rotation). Cross-tenant, on
 /// the privileged connection; returns the rows rewritten.
 pub async fn rotate_key(conn: &impl ConnectionTrait, old: &Cipher, new: &Cipher) -> Result<u64> {

@@ -721,3 +721,50 @@ async fn progress_events_reach_only_their_tenant(backend: Backend) {
     );
 }
 both_backends!(progress_events, progress_events_reach_only_their_tenant);
+
+async fn deleting_an_integration_removes_its_jobs_and_fences_its_worker(backend: Backend) {
+    let db = database(&backend).await;
+    let (engine, _clock) = manual_engine(&db);
+    let a = client(&db, "a").await;
+    let b = client(&db, "b").await;
+    let integ = integration(&engine, a, &["main"], None).await;
+    let job = engine
+        .enqueue(a, NewJob::sync(integ, "main"))
+        .await
+        .unwrap();
+    let claim = engine.claim("w").await.unwrap().unwrap();
+
+    let tx = db.tenant(b).await.unwrap();
+    assert!(matches!(
+        pulse_etl::integrations::delete(&tx, integ).await,
+        Err(Error::NotFound)
+    ));
+    tx.commit().await.unwrap();
+    let tx = db.tenant(a).await.unwrap();
+    let renamed = pulse_etl::integrations::update(
+        &tx,
+        integ,
+        pulse_etl::integrations::IntegrationUpdate {
+            name: Some("renamed".into()),
+            scopes: Some(vec!["main".into(), "other".into()]),
+            ..Default::default()
+        },
+        engine.now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(renamed.name, "renamed");
+    assert_eq!(renamed.scopes, vec!["main", "other"]);
+    pulse_etl::integrations::delete(&tx, integ).await.unwrap();
+    tx.commit().await.unwrap();
+
+    assert!(matches!(engine.get(a, job.id).await, Err(Error::NotFound)));
+    assert!(matches!(
+        claim.lease.begin(&engine).await,
+        Err(SyncError::LeaseLost)
+    ));
+}
+both_backends!(
+    delete_integration,
+    deleting_an_integration_removes_its_jobs_and_fences_its_worker
+);
