@@ -107,3 +107,91 @@ pub async fn disable_tenant_rls(manager: &SchemaManager<'_>, table: &str) -> Res
     manager.get_connection().execute_unprepared(&sql).await?;
     Ok(())
 }
+
+/// Which jobs [`claim_job`] may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimKind {
+    /// A `running` job whose lease expired before `now` (its worker died or stalled).
+    ExpiredLease,
+    /// A job in the given status (`queued`, `waiting_rate_limit`) whose `run_at` has come.
+    Due(&'static str),
+}
+
+/// Claims one job atomically and returns its id: sets it `running` under a lease held by `owner`
+/// until `lease_until`, increments `attempt` (the fencing token) and, when rescuing an expired
+/// lease, `failures`.
+///
+/// PostgreSQL picks the row with `FOR UPDATE SKIP LOCKED`, so concurrent claimers never wait on
+/// or take the same row. SQLite runs the same single `UPDATE ... WHERE id = (SELECT ...)
+/// RETURNING` statement, which holds the write lock from its start, so it is atomic as well.
+pub async fn claim_job<C: ConnectionTrait>(
+    conn: &C,
+    kind: ClaimKind,
+    owner: &str,
+    now: chrono::DateTime<chrono::Utc>,
+    lease_until: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<uuid::Uuid>, DbErr> {
+    let backend = conn.get_database_backend();
+    let (status, condition, failed) = match kind {
+        ClaimKind::ExpiredLease => ("running", "lease_expires_at < {now}", 1),
+        ClaimKind::Due(status) => (status, "run_at <= {now}", 0),
+    };
+    let lock = match backend {
+        DatabaseBackend::Postgres => " FOR UPDATE SKIP LOCKED",
+        _ => "",
+    };
+    let sql = format!(
+        "UPDATE jobs SET status = 'running', attempt = attempt + 1, failures = failures + {failed}, \
+           lease_owner = {{owner}}, lease_expires_at = {{until}}, heartbeat_at = {{now}}, \
+           updated_at = {{now}}, started_at = COALESCE(started_at, {{now}}) \
+         WHERE status = {{status}} AND id = (\
+           SELECT id FROM jobs WHERE status = {{status}} AND {condition} \
+           ORDER BY run_at, id LIMIT 1{lock}) \
+         RETURNING id"
+    );
+    let (sql, values) = bind_named(
+        backend,
+        &sql,
+        &[
+            ("owner", owner.into()),
+            ("until", lease_until.into()),
+            ("now", now.into()),
+            ("status", status.into()),
+        ],
+    );
+    let row = conn
+        .query_one(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    row.map(|r| r.try_get::<uuid::Uuid>("", "id")).transpose()
+}
+
+/// Replaces `{name}` markers with the backend's positional placeholders, repeating values as
+/// needed (SQLite `?` placeholders are positional, PostgreSQL's `$n` numbered).
+fn bind_named(
+    backend: DatabaseBackend,
+    sql: &str,
+    named: &[(&str, sea_orm::Value)],
+) -> (String, Vec<sea_orm::Value>) {
+    let mut out = String::with_capacity(sql.len());
+    let mut values = Vec::new();
+    let mut rest = sql;
+    while let Some(start) = rest.find('{') {
+        let end = start + rest[start..].find('}').expect("unclosed placeholder");
+        let name = &rest[start + 1..end];
+        let value = named
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("no value for placeholder {name}"))
+            .1
+            .clone();
+        out.push_str(&rest[..start]);
+        values.push(value);
+        match backend {
+            DatabaseBackend::Postgres => out.push_str(&format!("${}", values.len())),
+            _ => out.push('?'),
+        }
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    (out, values)
+}

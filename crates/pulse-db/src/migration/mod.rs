@@ -12,6 +12,8 @@ mod m20261115_000002_refresh_generation;
 mod m20261120_000004_org;
 mod m20261120_000005_code;
 mod m20261120_000006_delivery_work;
+mod m20261122_000010_integrations_jobs;
+mod m20261122_000011_scheduler_raw_records;
 
 use sea_orm::DatabaseConnection;
 pub use sea_orm_migration::MigratorTrait;
@@ -32,6 +34,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261120_000004_org::Migration),
             Box::new(m20261120_000005_code::Migration),
             Box::new(m20261120_000006_delivery_work::Migration),
+            Box::new(m20261122_000010_integrations_jobs::Migration),
+            Box::new(m20261122_000011_scheduler_raw_records::Migration),
         ]
     }
 }
