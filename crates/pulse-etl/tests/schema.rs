@@ -41,16 +41,19 @@ async fn migrations_round_trip(backend: Backend) {
     for t in TENANT_TABLES.iter().chain(&["leader_leases"]) {
         assert!(before.iter().any(|n| n == t), "{t} missing");
     }
-    let undone = pulse_db::migration::down_to(db.system(), "m20261101_000003")
+    // Roll back to just before the job tables; any later migrations go too.
+    let undone = pulse_db::migration::down_to(db.system(), "m20261120_000006")
         .await
         .unwrap();
-    assert_eq!(
-        undone,
-        vec![
-            "m20261122_000011_scheduler_raw_records",
-            "m20261122_000010_integrations_jobs"
-        ]
-    );
+    for m in [
+        "m20261122_000011_scheduler_raw_records",
+        "m20261122_000010_integrations_jobs",
+    ] {
+        assert!(
+            undone.iter().any(|u| u == m),
+            "{m} not rolled back: {undone:?}"
+        );
+    }
     let after = tables(&db).await;
     for t in TENANT_TABLES.iter().chain(&["leader_leases"]) {
         assert!(!after.iter().any(|n| n == t), "{t} still there");

@@ -119,14 +119,18 @@ async fn login_flow(backend: Backend) {
         nowhere.json::<Value>().await.unwrap()["error"]["code"],
         "not_found"
     );
-    let huge = http
-        .post(url("/api/v1/auth/login"))
-        .header("content-type", "application/json")
-        .body(vec![b' '; 3 * 1024 * 1024])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(huge.status(), 413);
+    let huge = common::announce_oversized(
+        &app,
+        "POST",
+        "/api/v1/users",
+        &token,
+        "application/json",
+        3 * 1024 * 1024,
+    )
+    .await;
+    assert_eq!(huge.status, 413);
+    let body: Value = serde_json::from_str(&huge.body).expect("a JSON error body");
+    assert_eq!(body["error"]["code"], "payload_too_large");
 
     let out = http
         .post(url("/api/v1/auth/logout"))
