@@ -535,3 +535,61 @@ both_backends!(
     bad_paths_fail_permanently_saying_what_to_fix,
     bad_paths_fail_permanently_saying_what_to_fix
 );
+
+async fn a_rescued_job_resumes_after_its_last_page(backend: Backend) {
+    let db = database(&backend).await;
+    let (engine, clock) = manual_engine(&db);
+    let a = client(&db, "a").await;
+    let dir = TempDir::new("resume");
+    let h = build_history(&dir.0);
+    // Commits only, so every stored commit row comes from a commit page.
+    let integ = git_integration(
+        &engine,
+        a,
+        json!({"path": dir.0.display().to_string(), "tag_pattern": "^$"}),
+    )
+    .await;
+    let scope = dir.0.file_name().unwrap().to_string_lossy().to_string();
+    let job = engine
+        .enqueue(a, NewJob::sync(integ, &scope))
+        .await
+        .unwrap();
+
+    // A first worker committed a page covering the three oldest commits (c1, c2, f1), then went
+    // silent. (Its rows are left out here, so what the rescuer writes is visible on its own.)
+    let first = engine
+        .claim("dead-worker")
+        .await
+        .unwrap()
+        .expect("claimable");
+    let tx = first.lease.begin(&engine).await.unwrap();
+    tx.save_checkpoint(&json!({"target": h.c5, "written": 3, "tags": {}}))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    clock.advance(Duration::from_secs(4));
+
+    let worker = worker(
+        &engine,
+        GitConnector::new(GitSettings::default()).with_page_sizes(2, 1),
+    );
+    let outcome = worker.run_next().await.unwrap().expect("rescued");
+    assert_eq!((outcome.job, outcome.attempt), (job.id, 2));
+    let job = engine.get(a, job.id).await.unwrap();
+    assert_eq!(job.status, JobStatus::Succeeded, "{:?}", job.last_error);
+    let progress = job.progress.unwrap();
+    assert_eq!((progress.done, progress.total), (6, Some(6)));
+    assert_eq!(job.checkpoint.unwrap()["head"], json!(h.c5));
+
+    // The rescuer continued after the checkpoint: the newer half of the history, oldest first.
+    let stored: Vec<String> = commits_by_sha(&engine, a)
+        .await
+        .into_iter()
+        .map(|c| c.sha)
+        .collect();
+    assert_eq!(stored, vec![h.c3.clone(), h.merge.clone(), h.c5.clone()]);
+}
+both_backends!(
+    a_rescued_job_resumes_after_its_last_page,
+    a_rescued_job_resumes_after_its_last_page
+);
