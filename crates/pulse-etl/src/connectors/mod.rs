@@ -17,6 +17,17 @@ pub struct BuiltinSettings {
     pub git: git::GitSettings,
 }
 
+impl BuiltinSettings {
+    /// The settings the operator configured (`[etl]`, `PULSE_GIT_ROOT`).
+    pub fn from_config(etl: &pulse_config::EtlConfig) -> Self {
+        Self {
+            git: git::GitSettings {
+                allowed_root: etl.git_root.clone(),
+            },
+        }
+    }
+}
+
 /// Adds every built-in connector to `registry`.
 pub fn register_builtin(registry: &mut Registry, settings: &BuiltinSettings) {
     registry.register(Arc::new(git::GitConnector::new(settings.git.clone())));
