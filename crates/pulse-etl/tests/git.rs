@@ -492,6 +492,14 @@ async fn bad_paths_fail_permanently_saying_what_to_fix(backend: Backend) {
     let plain = allowed.0.join("not-a-repo");
     std::fs::create_dir_all(&plain).unwrap();
     git(&outside.0, "2024-01-01T00:00:00Z", &["init", "-q"]);
+    // A work tree inside the root whose `.git` file points at a git directory outside it.
+    let linked = allowed.0.join("linked");
+    std::fs::create_dir_all(&linked).unwrap();
+    std::fs::write(
+        linked.join(".git"),
+        format!("gitdir: {}\n", outside.0.join(".git").display()),
+    )
+    .unwrap();
     let worker = worker(
         &engine,
         GitConnector::new(GitSettings {
@@ -518,6 +526,11 @@ async fn bad_paths_fail_permanently_saying_what_to_fix(backend: Backend) {
             json!({"path": plain.display().to_string(), "tag_pattern": "("}),
             "not-a-repo",
             "not a valid regular expression",
+        ),
+        (
+            json!({"path": linked.display().to_string()}),
+            "linked",
+            "repository's git directory",
         ),
         (json!({"repo": "/x"}), "x", "rules are invalid"),
     ];

@@ -179,7 +179,7 @@ impl GitConnector {
 
     async fn open(&self, integration: &IntegrationConfig) -> Result<(Resolved, Repo), SyncError> {
         let resolved = self.resolve(integration)?;
-        let repo = Repo::open(&resolved.path).await?;
+        let repo = Repo::open(&resolved.path, self.settings.allowed_root.as_deref()).await?;
         Ok((resolved, repo))
     }
 }
@@ -256,10 +256,29 @@ fn scope_name(path: &Path) -> String {
 struct Repo(PathBuf);
 
 impl Repo {
-    /// Checks the repository opens.
-    async fn open(path: &Path) -> Result<Self, SyncError> {
+    /// Checks the repository opens and, under an allowed root, that its git directories (which a
+    /// `.git` file or a linked worktree may place elsewhere) are under the root too.
+    async fn open(path: &Path, root: Option<&Path>) -> Result<Self, SyncError> {
         let repo = Self(path.to_path_buf());
-        repo.with(|_| Ok(())).await?;
+        let root = root.map(Path::to_path_buf);
+        repo.with(move |r| {
+            let Some(root) = root else { return Ok(()) };
+            let root = std::fs::canonicalize(&root).unwrap_or(root);
+            for dir in [r.git_dir(), r.common_dir()] {
+                let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+                if !dir.starts_with(&root) {
+                    return Err(SyncError::Permanent(format!(
+                        "the repository's git directory '{}' is outside '{}', the only directory \
+                         git repositories may be read from; use a clone or mirror that lives \
+                         entirely under it",
+                        dir.display(),
+                        root.display()
+                    )));
+                }
+            }
+            Ok(())
+        })
+        .await?;
         Ok(repo)
     }
 
