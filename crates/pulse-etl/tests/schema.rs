@@ -41,7 +41,7 @@ async fn migrations_round_trip(backend: Backend) {
     for t in TENANT_TABLES.iter().chain(&["leader_leases"]) {
         assert!(before.iter().any(|n| n == t), "{t} missing");
     }
-    let undone = pulse_db::migration::down_to(db.system(), "m20261101_000003")
+    let undone = pulse_db::migration::down_to(db.system(), "m20261120_000006_delivery_work")
         .await
         .unwrap();
     assert_eq!(
