@@ -492,6 +492,9 @@ async fn bad_paths_fail_permanently_saying_what_to_fix(backend: Backend) {
     let plain = allowed.0.join("not-a-repo");
     std::fs::create_dir_all(&plain).unwrap();
     git(&outside.0, "2024-01-01T00:00:00Z", &["init", "-q"]);
+    let repo = allowed.0.join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, "2024-01-01T00:00:00Z", &["init", "-q"]);
     // A work tree inside the root whose `.git` file points at a git directory outside it.
     let linked = allowed.0.join("linked");
     std::fs::create_dir_all(&linked).unwrap();
@@ -532,6 +535,11 @@ async fn bad_paths_fail_permanently_saying_what_to_fix(backend: Backend) {
             "linked",
             "repository's git directory",
         ),
+        (
+            json!({"path": repo.display().to_string(), "branch": "release"}),
+            "repo",
+            "the branch 'release' does not exist",
+        ),
         (json!({"repo": "/x"}), "x", "rules are invalid"),
     ];
     for (rules, scope, message) in cases {
@@ -543,6 +551,13 @@ async fn bad_paths_fail_permanently_saying_what_to_fix(backend: Backend) {
         assert!(error.contains(message), "{rules}: {error}");
     }
     assert!(all::<commits::Entity>(&engine, a).await.is_empty());
+
+    // A repository without commits is not an error: nothing to store yet.
+    let integ = git_integration(&engine, a, json!({"path": repo.display().to_string()})).await;
+    let job = run(&engine, &clock, &worker, a, integ, "repo").await;
+    assert_eq!(job.status, JobStatus::Succeeded, "{:?}", job.last_error);
+    assert!(all::<commits::Entity>(&engine, a).await.is_empty());
+    assert_eq!(all::<repositories::Entity>(&engine, a).await.len(), 1);
 }
 both_backends!(
     bad_paths_fail_permanently_saying_what_to_fix,
