@@ -621,3 +621,87 @@ both_backends!(
     a_rescued_job_resumes_after_its_last_page,
     a_rescued_job_resumes_after_its_last_page
 );
+
+/// A repository with `n` empty commits on `main`, made in one `git fast-import`.
+fn long_history(dir: &Path, n: usize) {
+    use std::io::Write;
+    git(dir, "2024-01-01T00:00:00Z", &["init", "-q"]);
+    let mut stream = String::new();
+    for i in 0..n {
+        let msg = format!("change {i}");
+        stream.push_str(&format!(
+            "commit refs/heads/main\ncommitter Bot <bot@example.com> {} +0000\ndata {}\n{msg}\n",
+            1_704_067_200 + i * 60,
+            msg.len()
+        ));
+    }
+    let mut child = Command::new("git")
+        .current_dir(dir)
+        .args(["fast-import", "--quiet"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("git fast-import runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stream.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+async fn cancel_stops_between_pages(backend: Backend) {
+    let db = database(&backend).await;
+    let engine = Engine::new(db.clone(), fast_config()).with_cipher(cipher());
+    let a = client(&db, "a").await;
+    let dir = TempDir::new("long");
+    long_history(&dir.0, 3000);
+    let integ = git_integration(&engine, a, json!({"path": dir.0.display().to_string()})).await;
+    let scope = dir.0.file_name().unwrap().to_string_lossy().to_string();
+    let job = engine
+        .enqueue(a, NewJob::sync(integ, &scope))
+        .await
+        .unwrap();
+    let w = worker(
+        &engine,
+        GitConnector::new(GitSettings::default()).with_page_sizes(1, 1),
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(async move {
+        w.run(async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    let written = |engine: Engine| async move {
+        let j = engine.get(a, job.id).await.ok()?;
+        j.checkpoint.as_ref()?["written"].as_u64()
+    };
+    eventually(Duration::from_secs(30), "a few pages", || {
+        let engine = engine.clone();
+        async move { written(engine).await.filter(|w| *w >= 5) }
+    })
+    .await;
+    engine.cancel(a, job.id).await.unwrap();
+    eventually(Duration::from_secs(5), "the job to be cancelled", || {
+        let engine = engine.clone();
+        async move {
+            let j = engine.get(a, job.id).await.ok()?;
+            (j.status == JobStatus::Cancelled).then_some(())
+        }
+    })
+    .await;
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .expect("the worker stops")
+        .unwrap();
+    // The stored commits are exactly the pages the checkpoint covers.
+    let at_cancel = written(engine.clone()).await.unwrap();
+    assert!(at_cancel < 3000, "cancelled before the end");
+    assert_eq!(
+        all::<commits::Entity>(&engine, a).await.len() as u64,
+        at_cancel
+    );
+}
+both_backends!(cancel_stops_between_pages, cancel_stops_between_pages);
