@@ -142,4 +142,5 @@ pub const VARIABLES: &[EnvVar] = &[
     var("log.format", &["PULSE_LOG_FORMAT"], Kind::Text),
     var("etl.workers", &["PULSE_WORKERS"], Kind::Integer),
     var("etl.worker_port", &["PULSE_WORKER_PORT"], Kind::Port),
+    var("etl.git_root", &["PULSE_GIT_ROOT"], Kind::Text),
 ];

@@ -226,6 +226,9 @@ pub struct EtlConfig {
     pub workers: usize,
     /// Port for `pulse worker`'s health and metrics (`etl.worker_port`, `PULSE_WORKER_PORT`; default 3002).
     pub worker_port: u16,
+    /// The only directory the git connector may read repositories from (`etl.git_root`,
+    /// `PULSE_GIT_ROOT`; absolute; unset allows any path the worker can read).
+    pub git_root: Option<PathBuf>,
 }
 
 impl Default for EtlConfig {
@@ -233,6 +236,7 @@ impl Default for EtlConfig {
         Self {
             workers: 2,
             worker_port: 3002,
+            git_root: None,
         }
     }
 }

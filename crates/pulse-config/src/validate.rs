@@ -41,6 +41,13 @@ pub(crate) fn validate(mut config: Config) -> Result<Config, ConfigError> {
             ));
         }
     }
+    if let Some(root) = &config.etl.git_root {
+        if root.as_os_str().is_empty() {
+            config.etl.git_root = None;
+        } else if !root.is_absolute() {
+            return Err(err("PULSE_GIT_ROOT", "must be an absolute path"));
+        }
+    }
     if config.database.max_connections == 0 {
         return Err(err("PULSE_DATABASE_MAX_CONNECTIONS", "must be at least 1"));
     }
@@ -235,11 +242,22 @@ mod tests {
                 &[("PULSE_ENCRYPTION_KEY", "c2hvcnQ=")],
                 "PULSE_ENCRYPTION_KEY",
             ),
+            (&[("PULSE_GIT_ROOT", "repos")], "PULSE_GIT_ROOT"),
         ];
         for (vars, setting) in cases {
             let e = env(vars).unwrap_err();
             assert_eq!(e.setting, *setting, "{vars:?} -> {e}");
         }
+    }
+
+    #[test]
+    fn git_root_is_an_optional_absolute_path() {
+        assert_eq!(env(&[]).unwrap().etl.git_root, None);
+        assert_eq!(env(&[("PULSE_GIT_ROOT", "")]).unwrap().etl.git_root, None);
+        assert_eq!(
+            env(&[("PULSE_GIT_ROOT", "/srv/git")]).unwrap().etl.git_root,
+            Some(std::path::PathBuf::from("/srv/git"))
+        );
     }
 
     #[test]

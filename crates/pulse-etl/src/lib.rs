@@ -8,12 +8,14 @@
 //!   limit), a pure function.
 //! - [`Worker`]: claims jobs, heartbeats, runs [`Connector`]s, applies the policy.
 //! - [`Scheduler`]: one leader across processes queues scheduled integrations ([`next_due`]).
+//! - [`connectors`]: the connectors that ship with Pulse (the local git connector).
 //!
 //! Delivery is at least once: connectors upsert by natural key and commit each page's rows with
 //! the checkpoint that covers them, so a rescued job resumes without loss or duplicates.
 
 pub mod clock;
 pub mod connector;
+pub mod connectors;
 pub mod engine;
 pub mod error;
 pub mod ids;
