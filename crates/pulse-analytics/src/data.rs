@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::csv::{opt, CsvRow};
-use crate::filters::{parse_tz, Filters, MetricsParams};
+use crate::filters::{check_ids, parse_tz};
 
 /// Common filters of the lists.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -41,16 +41,7 @@ pub async fn scope(tx: &TenantTx, p: &DataParams) -> Result<Scope> {
             return Err(Error::invalid("to", "must not be before from"));
         }
     }
-    let check = Filters::parse(
-        MetricsParams {
-            team: p.team,
-            project: p.project,
-            repository: p.repository,
-            ..Default::default()
-        },
-        Utc::now(),
-    )?;
-    check.check_scope(tx).await?;
+    check_ids(tx, p.team, p.project, p.repository).await?;
     Ok(Scope {
         from: p.from.map(|d| local_midnight(d, tz)),
         to: p.to.map(|d| local_midnight(d + Duration::days(1), tz)),

@@ -120,6 +120,26 @@ pub fn parse_tz(field: &str, name: Option<&str>) -> Result<Tz> {
     }
 }
 
+/// Answers 404 unless each given team, project and repository is a row of the transaction's
+/// client.
+pub async fn check_ids(
+    tx: &TenantTx,
+    team: Option<Uuid>,
+    project: Option<Uuid>,
+    repository: Option<Uuid>,
+) -> Result<()> {
+    if let Some(t) = team {
+        ingested::get::<teams::Entity>(tx, t).await?;
+    }
+    if let Some(p) = project {
+        ingested::get::<projects::Entity>(tx, p).await?;
+    }
+    if let Some(r) = repository {
+        ingested::get::<repositories::Entity>(tx, r).await?;
+    }
+    Ok(())
+}
+
 impl Filters {
     /// Validates the caller's filters; `now` decides the default range.
     pub fn parse(p: MetricsParams, now: DateTime<Utc>) -> Result<Self> {
@@ -156,16 +176,7 @@ impl Filters {
     /// Answers 404 when a team, project or repository filter names nothing of this client (an
     /// id of another client included).
     pub async fn check_scope(&self, tx: &TenantTx) -> Result<()> {
-        if let Some(t) = self.team {
-            ingested::get::<teams::Entity>(tx, t).await?;
-        }
-        if let Some(p) = self.project {
-            ingested::get::<projects::Entity>(tx, p).await?;
-        }
-        if let Some(r) = self.repository {
-            ingested::get::<repositories::Entity>(tx, r).await?;
-        }
-        Ok(())
+        check_ids(tx, self.team, self.project, self.repository).await
     }
 
     /// The bucket spec of the range.
