@@ -72,7 +72,67 @@ struct Victim {
     admin: Session,
     user_id: String,
     token_id: String,
+    /// A's `payments` team, `checkout` project and `api` repository (from the example import).
+    team_id: String,
+    project_id: String,
+    repository_id: String,
     markers: Vec<String>,
+}
+
+const EXAMPLE: &str = include_str!("../../../docs/examples/import.jsonl");
+
+/// Probes for a metric or data route: B's own scope (JSON and, for lists, CSV), A's team, project
+/// and repository as filters (404), and a smuggled `client_id` (400).
+fn analytics_probes(a: &Victim, template: &'static str, csv: bool) -> Vec<Probe> {
+    use Expect::{Foreign, OwnScope, Rejected};
+    let range = "from=2024-03-01&to=2024-03-17";
+    let mut out = vec![
+        probe(
+            Method::GET,
+            template,
+            format!("{template}?{range}"),
+            Body::None,
+            OwnScope,
+        ),
+        probe(
+            Method::GET,
+            template,
+            format!("{template}?{range}&team={}", a.team_id),
+            Body::None,
+            Foreign,
+        ),
+        probe(
+            Method::GET,
+            template,
+            format!("{template}?{range}&project={}", a.project_id),
+            Body::None,
+            Foreign,
+        ),
+        probe(
+            Method::GET,
+            template,
+            format!("{template}?{range}&repository={}", a.repository_id),
+            Body::None,
+            Foreign,
+        ),
+        probe(
+            Method::GET,
+            template,
+            format!("{template}?{range}&client_id={}", a.client),
+            Body::None,
+            Rejected,
+        ),
+    ];
+    if csv {
+        out.push(probe(
+            Method::GET,
+            template,
+            format!("{template}?{range}&format=csv"),
+            Body::None,
+            OwnScope,
+        ));
+    }
+    out
 }
 
 const PNG: &[u8] =
@@ -85,7 +145,27 @@ fn probes(a: &Victim) -> Vec<Probe> {
     let uid = &a.user_id;
     let sid = &a.admin.session_id;
     let tid = &a.token_id;
-    vec![
+    let mut analytics = Vec::new();
+    for t in [
+        "/metrics/dora",
+        "/metrics/pull-requests",
+        "/metrics/flow",
+        "/metrics/sprints",
+        "/metrics/portfolio",
+        "/metrics/executive",
+    ] {
+        analytics.extend(analytics_probes(a, t, false));
+    }
+    for t in [
+        "/data/pull-requests",
+        "/data/deployments",
+        "/data/incidents",
+        "/data/issues",
+        "/data/sprints",
+    ] {
+        analytics.extend(analytics_probes(a, t, true));
+    }
+    let mut all = vec![
         // auth
         probe(
             Method::POST,
@@ -431,7 +511,26 @@ fn probes(a: &Victim) -> Vec<Probe> {
             Body::None,
             OwnScope,
         ),
-    ]
+    ];
+    all.extend(analytics);
+    all
+}
+
+/// The id of A's row with this external id.
+async fn a_row<E: EntityTrait>(app: &TestApp, client: ClientId, external: &str) -> String {
+    use pulse_db::sea_orm::sea_query::{Alias, Expr};
+    use pulse_db::sea_orm::QuerySelect;
+    let id: uuid::Uuid = E::find()
+        .select_only()
+        .column_as(Expr::col(Alias::new("id")), "id")
+        .filter(Expr::col(Alias::new("client_id")).eq(client.uuid()))
+        .filter(Expr::col(Alias::new("external_id")).eq(external))
+        .into_tuple()
+        .one(app.db.system())
+        .await
+        .unwrap()
+        .expect("A's row");
+    id.to_string()
 }
 
 /// Every (method, path) operation the published spec lists.
@@ -601,6 +700,18 @@ async fn isolation_matrix(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(imported.status(), 200, "{}", imported.text().await.unwrap());
+    let example = app
+        .bearer(Method::POST, "/api/v1/import", &a_session.token)
+        .header("content-type", "application/x-ndjson")
+        .body(EXAMPLE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(example.status(), 200, "{}", example.text().await.unwrap());
+    use pulse_db::entity::{projects, repositories, teams};
+    let team_id = a_row::<teams::Entity>(&app, a_client, "payments").await;
+    let project_id = a_row::<projects::Entity>(&app, a_client, "checkout").await;
+    let repository_id = a_row::<repositories::Entity>(&app, a_client, "api").await;
     let token: Value = app
         .bearer(Method::POST, "/api/v1/auth/tokens", &a_session.token)
         .json(&json!({"name": "zeta-automation-secret"}))
@@ -624,10 +735,24 @@ async fn isolation_matrix(backend: Backend) {
             "ABCDEF".into(),
             "@a.example".into(),
             "secret-repo".into(),
+            team_id.clone(),
+            project_id.clone(),
+            repository_id.clone(),
+            "Lovelace".into(),
+            "Payment intents".into(),
+            "Checkout".into(),
+            "Payments".into(),
+            "PAY-1".into(),
+            "deploy-101".into(),
+            "INC-1".into(),
+            "acme/".into(),
         ],
         user_id: a_admin.to_string(),
         admin: a_session.clone(),
         token_id,
+        team_id,
+        project_id,
+        repository_id,
     };
 
     // Client B, with one account per role.

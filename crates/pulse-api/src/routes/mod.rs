@@ -2,10 +2,12 @@
 
 pub mod audit;
 pub mod auth;
+pub mod data;
 pub mod dto;
 pub mod health;
 pub mod import;
 pub mod me;
+pub mod metrics;
 pub mod settings;
 pub mod tokens;
 pub mod users;

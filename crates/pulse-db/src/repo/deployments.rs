@@ -37,8 +37,8 @@ pub(crate) fn touching(client: Uuid, repos: Vec<Uuid>) -> sea_orm::sea_query::Se
         .to_owned()
 }
 
-/// Deployments matching the filter, latest finish first.
-pub async fn list(tx: &TenantTx, filter: &DeploymentFilter, page: Page) -> Result<Paged<Model>> {
+/// The `WHERE` condition of [`list`] and [`all`] (tenant filter included).
+pub async fn condition(tx: &TenantTx, filter: &DeploymentFilter) -> Result<Condition> {
     let c = tx.client_uuid();
     let mut cond = Condition::all().add(Column::ClientId.eq(c));
     if let Some(from) = filter.scope.from {
@@ -67,6 +67,36 @@ pub async fn list(tx: &TenantTx, filter: &DeploymentFilter, page: Page) -> Resul
         let ts = scope::team_scope(tx, team).await?;
         cond = cond.add(Column::Id.in_subquery(touching(c, ts.coverage.repositories)));
     }
+    Ok(cond)
+}
+
+/// Every deployment matching the filter (unpaged, unordered), for the metrics.
+pub async fn all(tx: &TenantTx, filter: &DeploymentFilter) -> Result<Vec<Model>> {
+    let cond = condition(tx, filter).await?;
+    Ok(Entity::find().filter(cond).all(tx.conn()).await?)
+}
+
+/// The repositories of these deployments (`(deployment, repository)` pairs).
+pub async fn repositories_of(tx: &TenantTx, deployments: &[Uuid]) -> Result<Vec<(Uuid, Uuid)>> {
+    let mut out = Vec::new();
+    for chunk in deployments.chunks(super::ingested::CHUNK) {
+        let rows: Vec<(Uuid, Uuid)> = deployment_repositories::Entity::find()
+            .select_only()
+            .column(deployment_repositories::Column::DeploymentId)
+            .column(deployment_repositories::Column::RepositoryId)
+            .filter(deployment_repositories::Column::ClientId.eq(tx.client_uuid()))
+            .filter(deployment_repositories::Column::DeploymentId.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(tx.conn())
+            .await?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+/// Deployments matching the filter, latest finish first.
+pub async fn list(tx: &TenantTx, filter: &DeploymentFilter, page: Page) -> Result<Paged<Model>> {
+    let cond = condition(tx, filter).await?;
     let query = Entity::find().filter(cond);
     let total = query.clone().count(tx.conn()).await?;
     let items = query

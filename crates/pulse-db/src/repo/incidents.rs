@@ -27,8 +27,8 @@ fn of_repositories(client: Uuid, repos: Vec<Uuid>) -> Condition {
         .add(Column::CausedByDeploymentId.in_subquery(touching(client, repos)))
 }
 
-/// Incidents matching the filter, newest first.
-pub async fn list(tx: &TenantTx, filter: &IncidentFilter, page: Page) -> Result<Paged<Model>> {
+/// The `WHERE` condition of [`list`] and [`all`] (tenant filter included).
+pub async fn condition(tx: &TenantTx, filter: &IncidentFilter) -> Result<Condition> {
     let c = tx.client_uuid();
     let mut cond = Condition::all().add(Column::ClientId.eq(c));
     if let Some(from) = filter.scope.from {
@@ -54,6 +54,18 @@ pub async fn list(tx: &TenantTx, filter: &IncidentFilter, page: Page) -> Result<
         cond = cond
             .add(of_repositories(c, ts.coverage.repositories).add(Column::TeamId.is_in(ts.teams)));
     }
+    Ok(cond)
+}
+
+/// Every incident matching the filter (unpaged, unordered), for the metrics.
+pub async fn all(tx: &TenantTx, filter: &IncidentFilter) -> Result<Vec<Model>> {
+    let cond = condition(tx, filter).await?;
+    Ok(Entity::find().filter(cond).all(tx.conn()).await?)
+}
+
+/// Incidents matching the filter, newest first.
+pub async fn list(tx: &TenantTx, filter: &IncidentFilter, page: Page) -> Result<Paged<Model>> {
+    let cond = condition(tx, filter).await?;
     let query = Entity::find().filter(cond);
     let total = query.clone().count(tx.conn()).await?;
     let items = query

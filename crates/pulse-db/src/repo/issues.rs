@@ -38,13 +38,17 @@ pub struct IssueFilter {
     pub status_category: Option<String>,
 }
 
-/// Issues matching the filter, newest first (by the filter's time column).
-pub async fn list(tx: &TenantTx, filter: &IssueFilter, page: Page) -> Result<Paged<Model>> {
-    let time = match filter.date {
+fn time_column(date: IssueDate) -> Column {
+    match date {
         IssueDate::Created => Column::CreatedAt,
         IssueDate::Resolved => Column::ResolvedAt,
         IssueDate::Updated => Column::UpdatedAt,
-    };
+    }
+}
+
+/// The `WHERE` condition of [`list`] and [`all`] (tenant filter included).
+pub async fn condition(tx: &TenantTx, filter: &IssueFilter) -> Result<Condition> {
+    let time = time_column(filter.date);
     let mut cond = Condition::all().add(Column::ClientId.eq(tx.client_uuid()));
     if filter.date != IssueDate::Created {
         cond = cond.add(time.is_not_null());
@@ -73,6 +77,37 @@ pub async fn list(tx: &TenantTx, filter: &IssueFilter, page: Page) -> Result<Pag
                 .add(Column::AssigneePersonId.is_in(ts.members)),
         );
     }
+    Ok(cond)
+}
+
+/// Every issue matching the filter (unpaged, unordered), for the metrics.
+pub async fn all(tx: &TenantTx, filter: &IssueFilter) -> Result<Vec<Model>> {
+    let cond = condition(tx, filter).await?;
+    Ok(Entity::find().filter(cond).all(tx.conn()).await?)
+}
+
+/// The status transitions of these issues.
+pub async fn transitions_of(
+    tx: &TenantTx,
+    issues: &[Uuid],
+) -> Result<Vec<issue_transitions::Model>> {
+    let mut out = Vec::new();
+    for chunk in issues.chunks(super::ingested::CHUNK) {
+        out.extend(
+            issue_transitions::Entity::find()
+                .filter(issue_transitions::Column::ClientId.eq(tx.client_uuid()))
+                .filter(issue_transitions::Column::IssueId.is_in(chunk.iter().copied()))
+                .all(tx.conn())
+                .await?,
+        );
+    }
+    Ok(out)
+}
+
+/// Issues matching the filter, newest first (by the filter's time column).
+pub async fn list(tx: &TenantTx, filter: &IssueFilter, page: Page) -> Result<Paged<Model>> {
+    let time = time_column(filter.date);
+    let cond = condition(tx, filter).await?;
     let query = Entity::find().filter(cond);
     let total = query.clone().count(tx.conn()).await?;
     let items = query
@@ -94,4 +129,19 @@ pub async fn transitions(tx: &TenantTx, issue: Uuid) -> Result<Vec<issue_transit
         .order_by_asc(issue_transitions::Column::Id)
         .all(tx.conn())
         .await?)
+}
+
+/// These issues (ids of another client are left out).
+pub async fn by_ids(tx: &TenantTx, ids: &[Uuid]) -> Result<Vec<Model>> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(super::ingested::CHUNK) {
+        out.extend(
+            Entity::find()
+                .filter(Column::ClientId.eq(tx.client_uuid()))
+                .filter(Column::Id.is_in(chunk.iter().copied()))
+                .all(tx.conn())
+                .await?,
+        );
+    }
+    Ok(out)
 }

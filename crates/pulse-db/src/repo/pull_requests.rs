@@ -31,12 +31,16 @@ pub struct PrFilter {
     pub state: Option<String>,
 }
 
-/// Pull requests matching the filter, newest first (by the filter's time column).
-pub async fn list(tx: &TenantTx, filter: &PrFilter, page: Page) -> Result<Paged<Model>> {
-    let time = match filter.date {
+fn time_column(date: PrDate) -> Column {
+    match date {
         PrDate::Created => Column::CreatedAt,
         PrDate::Merged => Column::MergedAt,
-    };
+    }
+}
+
+/// The `WHERE` condition of [`list`] and [`all`] (tenant filter included).
+pub async fn condition(tx: &TenantTx, filter: &PrFilter) -> Result<Condition> {
+    let time = time_column(filter.date);
     let mut cond = Condition::all().add(Column::ClientId.eq(tx.client_uuid()));
     if filter.date == PrDate::Merged {
         cond = cond.add(Column::MergedAt.is_not_null());
@@ -65,6 +69,19 @@ pub async fn list(tx: &TenantTx, filter: &PrFilter, page: Page) -> Result<Paged<
                 .add(Column::AuthorPersonId.is_in(ts.members)),
         );
     }
+    Ok(cond)
+}
+
+/// Every pull request matching the filter (unpaged, unordered), for the metrics.
+pub async fn all(tx: &TenantTx, filter: &PrFilter) -> Result<Vec<Model>> {
+    let cond = condition(tx, filter).await?;
+    Ok(Entity::find().filter(cond).all(tx.conn()).await?)
+}
+
+/// Pull requests matching the filter, newest first (by the filter's time column).
+pub async fn list(tx: &TenantTx, filter: &PrFilter, page: Page) -> Result<Paged<Model>> {
+    let time = time_column(filter.date);
+    let cond = condition(tx, filter).await?;
     let query = Entity::find().filter(cond);
     let total = query.clone().count(tx.conn()).await?;
     let items = query
@@ -75,4 +92,63 @@ pub async fn list(tx: &TenantTx, filter: &PrFilter, page: Page) -> Result<Paged<
         .all(tx.conn())
         .await?;
     Ok(Paged { items, total })
+}
+
+/// Commit times (authored) of these pull requests' own commits: `(pull request, authored_at)`.
+pub async fn commit_times_of(
+    tx: &TenantTx,
+    prs: &[uuid::Uuid],
+) -> Result<Vec<(uuid::Uuid, chrono::DateTime<chrono::Utc>)>> {
+    use crate::entity::{commits, pr_commits};
+    let c = tx.client_uuid();
+    let mut links: Vec<(uuid::Uuid, uuid::Uuid)> = Vec::new();
+    for chunk in prs.chunks(super::ingested::CHUNK) {
+        let rows: Vec<(uuid::Uuid, uuid::Uuid)> = pr_commits::Entity::find()
+            .select_only()
+            .column(pr_commits::Column::PullRequestId)
+            .column(pr_commits::Column::CommitId)
+            .filter(pr_commits::Column::ClientId.eq(c))
+            .filter(pr_commits::Column::PullRequestId.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(tx.conn())
+            .await?;
+        links.extend(rows);
+    }
+    let ids: Vec<uuid::Uuid> = links.iter().map(|(_, commit)| *commit).collect();
+    let mut times = std::collections::HashMap::new();
+    for chunk in ids.chunks(super::ingested::CHUNK) {
+        let rows: Vec<(uuid::Uuid, chrono::DateTime<chrono::Utc>)> = commits::Entity::find()
+            .select_only()
+            .column(commits::Column::Id)
+            .column(commits::Column::AuthoredAt)
+            .filter(commits::Column::ClientId.eq(c))
+            .filter(commits::Column::Id.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(tx.conn())
+            .await?;
+        times.extend(rows);
+    }
+    Ok(links
+        .into_iter()
+        .filter_map(|(pr, commit)| times.get(&commit).map(|t| (pr, *t)))
+        .collect())
+}
+
+/// The reviews of these pull requests.
+pub async fn reviews_of(
+    tx: &TenantTx,
+    prs: &[uuid::Uuid],
+) -> Result<Vec<crate::entity::pr_reviews::Model>> {
+    use crate::entity::pr_reviews;
+    let mut out = Vec::new();
+    for chunk in prs.chunks(super::ingested::CHUNK) {
+        out.extend(
+            pr_reviews::Entity::find()
+                .filter(pr_reviews::Column::ClientId.eq(tx.client_uuid()))
+                .filter(pr_reviews::Column::PullRequestId.is_in(chunk.iter().copied()))
+                .all(tx.conn())
+                .await?,
+        );
+    }
+    Ok(out)
 }

@@ -191,3 +191,30 @@ pub async fn team_scope(tx: &TenantTx, team: Uuid) -> Result<TeamScope> {
         teams,
     })
 }
+
+/// Every team of the client (teams are few): `(id, parent, name)`.
+pub async fn all_teams(tx: &TenantTx) -> Result<Vec<teams::Model>> {
+    Ok(teams::Entity::find()
+        .filter(teams::Column::ClientId.eq(tx.client_uuid()))
+        .all(tx.conn())
+        .await?)
+}
+
+/// Every project of the client (projects are few).
+pub async fn all_projects(tx: &TenantTx) -> Result<Vec<crate::entity::projects::Model>> {
+    use crate::entity::projects;
+    Ok(projects::Entity::find()
+        .filter(projects::Column::ClientId.eq(tx.client_uuid()))
+        .all(tx.conn())
+        .await?)
+}
+
+/// What one team owns directly (without its sub-teams): its projects' coverage and its members.
+pub async fn own_team_scope(tx: &TenantTx, team: Uuid) -> Result<TeamScope> {
+    let projects = projects_of_teams(tx, &[team]).await?;
+    Ok(TeamScope {
+        coverage: coverage(tx, &projects).await?,
+        members: members_of(tx, &[team]).await?,
+        teams: vec![team],
+    })
+}

@@ -25,8 +25,8 @@ pub struct SprintFilter {
     pub state: Option<String>,
 }
 
-/// Sprints matching the filter, latest start first.
-pub async fn list(tx: &TenantTx, filter: &SprintFilter, page: Page) -> Result<Paged<Model>> {
+/// The `WHERE` condition of [`list`] and [`all`] (tenant filter included).
+pub async fn condition(tx: &TenantTx, filter: &SprintFilter) -> Result<Condition> {
     let mut cond = Condition::all().add(Column::ClientId.eq(tx.client_uuid()));
     if let Some(to) = filter.scope.to {
         cond = cond.add(Column::StartAt.lt(to));
@@ -52,6 +52,33 @@ pub async fn list(tx: &TenantTx, filter: &SprintFilter, page: Page) -> Result<Pa
         let ts = scope::team_scope(tx, team).await?;
         cond = cond.add(Column::BoardId.is_in(ts.coverage.boards));
     }
+    Ok(cond)
+}
+
+/// Every sprint matching the filter (unpaged, unordered), for the metrics.
+pub async fn all(tx: &TenantTx, filter: &SprintFilter) -> Result<Vec<Model>> {
+    let cond = condition(tx, filter).await?;
+    Ok(Entity::find().filter(cond).all(tx.conn()).await?)
+}
+
+/// The issue memberships of these sprints.
+pub async fn issues_of(tx: &TenantTx, sprints: &[Uuid]) -> Result<Vec<sprint_issues::Model>> {
+    let mut out = Vec::new();
+    for chunk in sprints.chunks(super::ingested::CHUNK) {
+        out.extend(
+            sprint_issues::Entity::find()
+                .filter(sprint_issues::Column::ClientId.eq(tx.client_uuid()))
+                .filter(sprint_issues::Column::SprintId.is_in(chunk.iter().copied()))
+                .all(tx.conn())
+                .await?,
+        );
+    }
+    Ok(out)
+}
+
+/// Sprints matching the filter, latest start first.
+pub async fn list(tx: &TenantTx, filter: &SprintFilter, page: Page) -> Result<Paged<Model>> {
+    let cond = condition(tx, filter).await?;
     let query = Entity::find().filter(cond);
     let total = query.clone().count(tx.conn()).await?;
     let items = query
