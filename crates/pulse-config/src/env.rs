@@ -142,4 +142,9 @@ pub const VARIABLES: &[EnvVar] = &[
     var("log.format", &["PULSE_LOG_FORMAT"], Kind::Text),
     var("etl.workers", &["PULSE_WORKERS"], Kind::Integer),
     var("etl.worker_port", &["PULSE_WORKER_PORT"], Kind::Port),
+    var(
+        "etl.allowed_hosts",
+        &["PULSE_ETL_ALLOWED_HOSTS"],
+        Kind::List,
+    ),
 ];

@@ -226,6 +226,10 @@ pub struct EtlConfig {
     pub workers: usize,
     /// Port for `pulse worker`'s health and metrics (`etl.worker_port`, `PULSE_WORKER_PORT`; default 3002).
     pub worker_port: u16,
+    /// Hosts integrations may name in their base URL (`etl.allowed_hosts`,
+    /// `PULSE_ETL_ALLOWED_HOSTS`, comma-separated). Empty allows any host; an entry `*.example.com`
+    /// allows that domain's subdomains. Guards tenant-supplied URLs against server-side request forgery.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for EtlConfig {
@@ -233,6 +237,7 @@ impl Default for EtlConfig {
         Self {
             workers: 2,
             worker_port: 3002,
+            allowed_hosts: Vec::new(),
         }
     }
 }
