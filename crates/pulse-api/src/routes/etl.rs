@@ -788,7 +788,7 @@ async fn scopes_to_run(
     let integration = integrations::get(&tx, id).await?;
     tx.commit().await?;
     match req.scope {
-        Some(scope) if integration.scopes.iter().any(|s| *s == scope) => Ok(vec![scope]),
+        Some(scope) if integration.scopes.contains(&scope) => Ok(vec![scope]),
         Some(_) => Err(Error::invalid(
             "scope",
             "is not one of the integration's scopes",
