@@ -122,7 +122,7 @@ pub async fn serve(config: Config, auto_migrate: bool, demo: bool) -> anyhow::Re
 pub async fn worker(config: Config, client: Option<String>) -> anyhow::Result<()> {
     if client.is_some() {
         anyhow::bail!(
-            "pinning workers to one client (--client) is not supported yet:              workers claim jobs of every client"
+            "pinning workers to one client (--client) is not supported yet: workers claim jobs of every client"
         );
     }
     let db = connect(&config).await?;
