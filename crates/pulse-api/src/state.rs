@@ -7,6 +7,7 @@ use pulse_auth::password::Hasher;
 use pulse_config::Config;
 use pulse_core::ClientId;
 use pulse_db::Db;
+use pulse_etl::{Engine, EngineConfig, Registry};
 
 use crate::auth::cache::SessionCache;
 use crate::metrics::Metrics;
@@ -26,16 +27,46 @@ struct Inner {
     sessions: SessionCache,
     metrics: Metrics,
     pinned_client: Option<ClientId>,
+    engine: Engine,
+    registry: Arc<Registry>,
 }
 
 impl AppState {
-    /// Builds the state from loaded parts.
+    /// Builds the state from loaded parts, with a job engine of default settings and no
+    /// connectors (integrations can be managed, but no worker of this process runs jobs).
     pub fn new(
         config: Config,
         db: Db,
         keys: pulse_auth::keys::Keys,
         pinned_client: Option<ClientId>,
     ) -> anyhow::Result<Self> {
+        let engine = Engine::new(db.clone(), EngineConfig::default())
+            .with_cipher(pulse_auth::crypto::Cipher::new(&keys.encryption_key));
+        Self::with_etl(
+            config,
+            db,
+            keys,
+            pinned_client,
+            engine,
+            Arc::new(Registry::new()),
+        )
+    }
+
+    /// Builds the state around a job engine shared with this process's workers (so their
+    /// progress reaches the WebSocket) and the connectors they run. The engine must have the
+    /// credential cipher set.
+    pub fn with_etl(
+        config: Config,
+        db: Db,
+        keys: pulse_auth::keys::Keys,
+        pinned_client: Option<ClientId>,
+        engine: Engine,
+        registry: Arc<Registry>,
+    ) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            engine.cipher().is_some(),
+            "the job engine needs the credential cipher"
+        );
         let jwt = JwtKeys::new(
             &keys.jwt_secret,
             &config.auth.jwt_algorithm,
@@ -65,6 +96,8 @@ impl AppState {
                 sessions,
                 metrics: Metrics::default(),
                 pinned_client,
+                engine,
+                registry,
             }),
         })
     }
@@ -100,5 +133,13 @@ impl AppState {
     /// The client this process is pinned to (`CLIENT_NAME`), if any.
     pub fn pinned_client(&self) -> Option<ClientId> {
         self.inner.pinned_client
+    }
+    /// The job engine.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+    /// The connectors known to this process (test connection, allowed integration kinds).
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.inner.registry
     }
 }

@@ -143,4 +143,9 @@ pub const VARIABLES: &[EnvVar] = &[
     var("etl.workers", &["PULSE_WORKERS"], Kind::Integer),
     var("etl.worker_port", &["PULSE_WORKER_PORT"], Kind::Port),
     var("etl.git_root", &["PULSE_GIT_ROOT"], Kind::Text),
+    var(
+        "etl.allowed_hosts",
+        &["PULSE_ETL_ALLOWED_HOSTS"],
+        Kind::List,
+    ),
 ];

@@ -229,6 +229,10 @@ pub struct EtlConfig {
     /// The only directory the git connector may read repositories from (`etl.git_root`,
     /// `PULSE_GIT_ROOT`; absolute; unset allows any path the worker can read).
     pub git_root: Option<PathBuf>,
+    /// Hosts integrations may name in their base URL (`etl.allowed_hosts`,
+    /// `PULSE_ETL_ALLOWED_HOSTS`, comma-separated). Empty allows any host; an entry `*.example.com`
+    /// allows that domain's subdomains. Guards tenant-supplied URLs against server-side request forgery.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for EtlConfig {
@@ -237,6 +241,7 @@ impl Default for EtlConfig {
             workers: 2,
             worker_port: 3002,
             git_root: None,
+            allowed_hosts: Vec::new(),
         }
     }
 }

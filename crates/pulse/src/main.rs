@@ -1,6 +1,7 @@
 //! `pulse`: one binary for every operator task.
 
 mod admin;
+mod etl;
 mod runtime;
 
 use std::path::PathBuf;
@@ -25,6 +26,13 @@ enum Command {
         /// Do not apply pending migrations at start.
         #[arg(long)]
         no_migrate: bool,
+    },
+    /// Run job workers and the scheduler without the API (`etl.workers` workers, at least one);
+    /// `/health` and `/metrics` answer on `etl.worker_port`.
+    Worker {
+        /// Pin the workers to one client (not supported yet: refused).
+        #[arg(long)]
+        client: Option<String>,
     },
     /// Create the "Acme Demo" client with an admin, a user and a viewer, print their logins, and serve.
     Demo,
@@ -84,6 +92,7 @@ fn main() -> std::process::ExitCode {
     let result = rt.block_on(async move {
         match cli.command {
             Command::Serve { no_migrate } => runtime::serve(config, !no_migrate, false).await,
+            Command::Worker { client } => runtime::worker(config, client).await,
             Command::Demo => runtime::serve(config, true, true).await,
             Command::Migrate { action } => runtime::migrate(config, action).await,
             Command::User { action } => admin::user(config, action).await,

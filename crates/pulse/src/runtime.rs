@@ -90,7 +90,18 @@ pub async fn serve(config: Config, auto_migrate: bool, demo: bool) -> anyhow::Re
     } else {
         crate::admin::bootstrap_admin(&config, &db, &hasher, pinned).await?;
     }
-    let state = pulse_api::AppState::new(config.clone(), db, keys, pinned)?;
+    let engine = crate::etl::engine(&db, &keys);
+    let registry = std::sync::Arc::new(crate::etl::connectors(&config));
+    let state = pulse_api::AppState::with_etl(
+        config.clone(),
+        db,
+        keys,
+        pinned,
+        engine.clone(),
+        registry.clone(),
+    )?;
+    crate::etl::warn_unpinned_workers(&config, config.etl.workers);
+    let background = crate::etl::Background::start(&engine, registry, config.etl.workers);
     let addr = format!("{}:{}", config.server.host, config.server.port);
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
@@ -100,5 +111,108 @@ pub async fn serve(config: Config, auto_migrate: bool, demo: bool) -> anyhow::Re
         "Pulse is serving on http://{} (API docs at /docs)",
         listener.local_addr()?
     );
-    pulse_api::serve::serve(listener, state, pulse_api::serve::shutdown_signal()).await
+    let served =
+        pulse_api::serve::serve(listener, state, pulse_api::serve::shutdown_signal()).await;
+    background.stop().await;
+    served
+}
+
+/// `pulse worker`: job workers and the scheduler without the API, with `/health` and `/metrics`
+/// on `etl.worker_port`.
+pub async fn worker(config: Config, client: Option<String>) -> anyhow::Result<()> {
+    if client.is_some() {
+        anyhow::bail!(
+            "pinning workers to one client (--client) is not supported yet: workers claim jobs of every client"
+        );
+    }
+    let db = connect(&config).await?;
+    migration::ensure_current(db.system()).await?;
+    db.prepare().await?;
+    let keys = pulse_auth::keys::load(&config)?;
+    let engine = crate::etl::engine(&db, &keys);
+    let workers = config.etl.workers.max(1);
+    crate::etl::warn_unpinned_workers(&config, workers);
+    let background = crate::etl::Background::start(
+        &engine,
+        std::sync::Arc::new(crate::etl::connectors(&config)),
+        workers,
+    );
+    let addr = format!("{}:{}", config.server.host, config.etl.worker_port);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    println!(
+        "Pulse worker running {workers} workers; health and metrics on http://{}",
+        listener.local_addr()?
+    );
+    let app = worker_app(db, workers);
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(pulse_api::serve::shutdown_signal())
+        .await;
+    background.stop().await;
+    Ok(served?)
+}
+
+fn worker_app(db: Db, workers: usize) -> axum::Router {
+    use axum::http::{header, StatusCode};
+    use axum::response::IntoResponse;
+    use axum::routing::get;
+    let health_db = db.clone();
+    axum::Router::new()
+        .route(
+            "/health",
+            get(move || {
+                let db = health_db.clone();
+                async move {
+                    match db.ping().await {
+                        Ok(()) => (StatusCode::OK, "ok").into_response(),
+                        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+                            .into_response(),
+                    }
+                }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(move || {
+                let db = db.clone();
+                async move {
+                    let mut out = String::from(
+                        "# HELP pulse_etl_workers Job workers in this process.\n\
+                         # TYPE pulse_etl_workers gauge\n",
+                    );
+                    out.push_str(&format!("pulse_etl_workers {workers}\n"));
+                    out.push_str(
+                        "# HELP pulse_etl_jobs Jobs by status, every client.\n\
+                         # TYPE pulse_etl_jobs gauge\n",
+                    );
+                    match job_counts(&db).await {
+                        Ok(counts) => {
+                            for (status, n) in counts {
+                                out.push_str(&format!(
+                                    "pulse_etl_jobs{{status=\"{status}\"}} {n}\n"
+                                ));
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "counting jobs for metrics failed"),
+                    }
+                    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+                }
+            }),
+        )
+}
+
+/// Jobs per status across clients (housekeeping read on the privileged connection).
+async fn job_counts(db: &Db) -> anyhow::Result<Vec<(String, u64)>> {
+    use pulse_db::entity::jobs;
+    use pulse_db::sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let mut out = Vec::new();
+    for status in pulse_etl::JobStatus::ALL {
+        let n = jobs::Entity::find()
+            .filter(jobs::Column::Status.eq(status.as_str()))
+            .count(db.system())
+            .await?;
+        out.push((status.as_str().to_string(), n));
+    }
+    Ok(out)
 }

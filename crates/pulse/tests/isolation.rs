@@ -76,8 +76,12 @@ struct Victim {
     team_id: String,
     project_id: String,
     repository_id: String,
+    integration_id: String,
+    job_id: String,
     markers: Vec<String>,
 }
+
+const ETL_SECRET: &str = "zeta_canary_credential_secret";
 
 const EXAMPLE: &str = include_str!("../../../docs/examples/import.jsonl");
 
@@ -145,6 +149,8 @@ fn probes(a: &Victim) -> Vec<Probe> {
     let uid = &a.user_id;
     let sid = &a.admin.session_id;
     let tid = &a.token_id;
+    let iid = &a.integration_id;
+    let jid = &a.job_id;
     let mut analytics = Vec::new();
     for t in [
         "/metrics/dora",
@@ -503,6 +509,177 @@ fn probes(a: &Victim) -> Vec<Probe> {
             ),
             Rejected,
         ),
+        // etl: integrations
+        probe(
+            Method::GET,
+            "/etl/integrations",
+            format!("/etl/integrations?client_id={cid}"),
+            Body::None,
+            OwnScope,
+        ),
+        probe(
+            Method::POST,
+            "/etl/integrations",
+            "/etl/integrations".into(),
+            J(json!({"kind": "counting", "name": "B probe", "scopes": ["main"]})),
+            OwnScope,
+        ),
+        probe(
+            Method::POST,
+            "/etl/integrations",
+            "/etl/integrations".into(),
+            J(json!({"kind": "counting", "name": "B smuggled", "client_id": cid})),
+            Rejected,
+        ),
+        probe(
+            Method::GET,
+            "/etl/integrations/{id}",
+            format!("/etl/integrations/{iid}"),
+            Body::None,
+            Foreign,
+        ),
+        probe(
+            Method::PATCH,
+            "/etl/integrations/{id}",
+            format!("/etl/integrations/{iid}"),
+            J(json!({"name": "Hijacked", "credentials": "b-token"})),
+            Foreign,
+        ),
+        probe(
+            Method::DELETE,
+            "/etl/integrations/{id}",
+            format!("/etl/integrations/{iid}"),
+            Body::None,
+            Foreign,
+        ),
+        probe(
+            Method::POST,
+            "/etl/integrations/{id}/enable",
+            format!("/etl/integrations/{iid}/enable"),
+            Body::None,
+            Foreign,
+        ),
+        probe(
+            Method::POST,
+            "/etl/integrations/{id}/disable",
+            format!("/etl/integrations/{iid}/disable"),
+            Body::None,
+            Foreign,
+        ),
+        probe(
+            Method::POST,
+            "/etl/integrations/{id}/test",
+            format!("/etl/integrations/{iid}/test"),
+            Body::None,
+            Foreign,
+        ),
+        probe(
+            Method::PUT,
+            "/etl/integrations/{id}/schedule",
+            format!("/etl/integrations/{iid}/schedule"),
+            J(json!({"schedule": {"interval_seconds": 60}})),
+            Foreign,
+        ),
+        probe(
+            Method::DELETE,
+            "/etl/integrations/{id}/schedule",
+            format!("/etl/integrations/{iid}/schedule"),
+            Body::None,
+            Foreign,
+        ),
+        probe(
+            Method::POST,
+            "/etl/integrations/{id}/run",
+            format!("/etl/integrations/{iid}/run"),
+            Body::None,
+            Foreign,
+        ),
+        probe(
+            Method::POST,
+            "/etl/integrations/{id}/full-resync",
+            format!("/etl/integrations/{iid}/full-resync"),
+            J(json!({"scope": "zeta-scope"})),
+            Foreign,
+        ),
+        // etl: jobs and logs
+        probe(
+            Method::GET,
+            "/etl/jobs",
+            format!("/etl/jobs?integration={iid}"),
+            Body::None,
+            OwnScope,
+        ),
+        probe(
+            Method::GET,
+            "/etl/jobs",
+            format!("/etl/jobs?client_id={cid}"),
+            Body::None,
+            Rejected,
+        ),
+        probe(
+            Method::GET,
+            "/etl/jobs/{id}",
+            format!("/etl/jobs/{jid}"),
+            Body::None,
+            Foreign,
+        ),
+        probe(
+            Method::POST,
+            "/etl/jobs/{id}/cancel",
+            format!("/etl/jobs/{jid}/cancel"),
+            Body::None,
+            Foreign,
+        ),
+        probe(
+            Method::POST,
+            "/etl/jobs/{id}/pause",
+            format!("/etl/jobs/{jid}/pause"),
+            Body::None,
+            Foreign,
+        ),
+        probe(
+            Method::POST,
+            "/etl/jobs/{id}/resume",
+            format!("/etl/jobs/{jid}/resume"),
+            Body::None,
+            Foreign,
+        ),
+        probe(
+            Method::GET,
+            "/etl/logs",
+            format!("/etl/logs?job={jid}"),
+            Body::None,
+            Foreign,
+        ),
+        probe(
+            Method::GET,
+            "/etl/logs",
+            "/etl/logs?level=info".into(),
+            Body::None,
+            OwnScope,
+        ),
+        probe(
+            Method::DELETE,
+            "/etl/logs",
+            "/etl/logs?before=2100-01-01T00:00:00Z".into(),
+            Body::None,
+            OwnScope,
+        ),
+        probe(
+            Method::DELETE,
+            "/etl/logs",
+            format!("/etl/logs?before=2100-01-01T00:00:00Z&client_id={cid}"),
+            Body::None,
+            Rejected,
+        ),
+        // etl: the progress socket (a plain GET is not a handshake; roles are checked first)
+        probe(
+            Method::GET,
+            "/etl/ws",
+            format!("/etl/ws?client_id={cid}"),
+            Body::None,
+            OwnScope,
+        ),
         // health
         probe(
             Method::GET,
@@ -632,6 +809,43 @@ async fn snapshot(app: &TestApp, client: ClientId) -> Vec<String> {
     {
         out.push(format!("{r:?}"));
     }
+    use pulse_db::entity::{integrations, job_events, job_logs, jobs};
+    for i in integrations::Entity::find()
+        .filter(integrations::Column::ClientId.eq(c))
+        .order_by_asc(integrations::Column::Id)
+        .all(db)
+        .await
+        .unwrap()
+    {
+        out.push(format!("{i:?}"));
+    }
+    for j in jobs::Entity::find()
+        .filter(jobs::Column::ClientId.eq(c))
+        .order_by_asc(jobs::Column::Id)
+        .all(db)
+        .await
+        .unwrap()
+    {
+        out.push(format!("{j:?}"));
+    }
+    for e in job_events::Entity::find()
+        .filter(job_events::Column::ClientId.eq(c))
+        .order_by_asc(job_events::Column::Id)
+        .all(db)
+        .await
+        .unwrap()
+    {
+        out.push(format!("{e:?}"));
+    }
+    for l in job_logs::Entity::find()
+        .filter(job_logs::Column::ClientId.eq(c))
+        .order_by_asc(job_logs::Column::Id)
+        .all(db)
+        .await
+        .unwrap()
+    {
+        out.push(format!("{l:?}"));
+    }
     // Failed logins against A's accounts are A's to see: the audit log doing its job.
     let mut actions: Vec<String> = audit
         .into_iter()
@@ -657,7 +871,12 @@ async fn send(app: &TestApp, p: &Probe, session: &Session) -> reqwest::Response 
 }
 
 async fn isolation_matrix(backend: Backend) {
-    let app = common::boot(backend).await;
+    // No workers: A's job stays queued, so A's rows hold still while B probes.
+    let mut registry = pulse_etl::Registry::new();
+    registry.register(std::sync::Arc::new(
+        pulse_etl::testing::CountingConnector::new(4, 2),
+    ));
+    let (app, _engine) = common::boot_with_registry(backend, &[], registry, 0).await;
 
     // Client A, with something behind every kind of id the API exposes.
     let a_client = app.client("Zeta Corp A").await;
@@ -722,6 +941,54 @@ async fn isolation_matrix(backend: Backend) {
         .await
         .unwrap();
     let token_id = token["id"].as_str().expect("token id").to_string();
+    let integration: Value = app
+        .bearer(Method::POST, "/api/v1/etl/integrations", &a_session.token)
+        .json(
+            &json!({"kind": "counting", "name": "Zeta Integration", "scopes": ["zeta-scope"],
+                      "base_url": "https://zeta-git.example.com", "credentials": ETL_SECRET,
+                      "schedule": {"interval_seconds": 3600}}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let integration_id = integration["id"]
+        .as_str()
+        .expect("integration id")
+        .to_string();
+    let run: Value = app
+        .bearer(
+            Method::POST,
+            &format!("/api/v1/etl/integrations/{integration_id}/run"),
+            &a_session.token,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let job_id = run[0]["id"].as_str().expect("job id").to_string();
+    // A log line of A's job, old enough for B's "delete logs before" probe to reach if it leaked.
+    {
+        use pulse_db::sea_orm::{ActiveModelTrait, Set};
+        pulse_db::entity::job_logs::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            client_id: Set(a_client.uuid()),
+            job_id: Set(job_id.parse().unwrap()),
+            at: Set(chrono::DateTime::parse_from_rfc3339("2020-01-01T00:00:00Z")
+                .unwrap()
+                .to_utc()),
+            level: Set("info".into()),
+            message: Set("zeta log line".into()),
+            fields: Set(None),
+        }
+        .insert(app.db.system())
+        .await
+        .unwrap();
+    }
     let victim = Victim {
         client: a_client,
         client_name: "Zeta Corp A".into(),
@@ -746,6 +1013,10 @@ async fn isolation_matrix(backend: Backend) {
             "deploy-101".into(),
             "INC-1".into(),
             "acme/".into(),
+            integration_id.clone(),
+            job_id.clone(),
+            ETL_SECRET.into(),
+            "zeta-scope".into(),
         ],
         user_id: a_admin.to_string(),
         admin: a_session.clone(),
@@ -753,6 +1024,8 @@ async fn isolation_matrix(backend: Backend) {
         team_id,
         project_id,
         repository_id,
+        integration_id,
+        job_id,
     };
 
     // Client B, with one account per role.

@@ -13,4 +13,4 @@ mod extract;
 pub mod limits;
 
 pub use csrf::{check_request_origin, csrf_token_for};
-pub use extract::{client_ip, Admin, AuthContext, Credential, Member, Viewer};
+pub use extract::{authenticate, client_ip, Admin, AuthContext, Credential, Member, Viewer};

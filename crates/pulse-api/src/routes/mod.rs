@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod data;
 pub mod dto;
+pub mod etl;
 pub mod health;
 pub mod import;
 pub mod me;

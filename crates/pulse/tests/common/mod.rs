@@ -129,6 +129,67 @@ pub async fn boot_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
     }
 }
 
+/// Boots a server whose job engine runs `registry`'s connectors on `workers` in-process workers
+/// (short leases and heartbeats, so control requests are observed quickly). Returns the engine
+/// too, for tests that drive or observe it directly.
+pub async fn boot_with_registry(
+    backend: Backend,
+    extra: &[(&str, &str)],
+    registry: pulse_etl::Registry,
+    workers: usize,
+) -> (TestApp, pulse_etl::Engine) {
+    let dir = std::env::temp_dir().join(format!("pulse-test-{}", uuid::Uuid::new_v4()));
+    let env = test_env(&backend, &dir, extra);
+    let config = load_from(Sources { file: None, env }).expect("config");
+    let db = Db::connect(&config).await.expect("connect");
+    pulse_db::migration::up(db.system()).await.expect("migrate");
+    db.prepare().await.expect("prepare");
+    let keys = pulse_auth::keys::load(&config).expect("keys");
+    let engine = pulse_etl::Engine::new(
+        db.clone(),
+        pulse_etl::EngineConfig {
+            lease: std::time::Duration::from_secs(5),
+            heartbeat: std::time::Duration::from_millis(100),
+            poll: std::time::Duration::from_millis(100),
+            ..Default::default()
+        },
+    )
+    .with_cipher(pulse_auth::crypto::Cipher::new(&keys.encryption_key));
+    let registry = std::sync::Arc::new(registry);
+    let state = pulse_api::AppState::with_etl(
+        config.clone(),
+        db.clone(),
+        keys,
+        None,
+        engine.clone(),
+        registry.clone(),
+    )
+    .expect("state");
+    for i in 0..workers {
+        let worker = pulse_etl::Worker::new(engine.clone(), registry.clone(), format!("test-w{i}"));
+        tokio::spawn(async move { worker.run(std::future::pending()).await });
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(pulse_api::serve::serve(
+        listener,
+        state,
+        std::future::pending(),
+    ));
+    let app = TestApp {
+        base,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        db,
+        config,
+        dir,
+        hasher: pulse_auth::password::Hasher::new(2),
+    };
+    (app, engine)
+}
+
 /// A logged-in session.
 #[derive(Debug, Clone)]
 pub struct Session {

@@ -1,0 +1,103 @@
+//! The job engine in this process: the production connector registry, and the background tasks
+//! (`etl.workers` workers, the scheduler and log/raw-record retention) that `serve` and `worker`
+//! start and stop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pulse_config::Config;
+use pulse_db::Db;
+use pulse_etl::{Engine, EngineConfig, Registry, Scheduler, Worker};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// Every connector production runs, by integration kind. This is the one place connectors are
+/// registered; tests build their own registry (with `pulse_etl::testing::CountingConnector`).
+pub fn connectors(config: &pulse_config::Config) -> Registry {
+    pulse_etl::connectors::builtin(&pulse_etl::connectors::BuiltinSettings::from_config(
+        &config.etl,
+    ))
+}
+
+/// The engine shared by this process's API, workers and scheduler.
+pub fn engine(db: &Db, keys: &pulse_auth::keys::Keys) -> Engine {
+    Engine::new(db.clone(), EngineConfig::default())
+        .with_cipher(pulse_auth::crypto::Cipher::new(&keys.encryption_key))
+}
+
+/// How often retention runs.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Running background tasks; [`Background::stop`] ends them.
+pub struct Background {
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+fn stopped(rx: &watch::Receiver<bool>) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let mut rx = rx.clone();
+    async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
+}
+
+impl Background {
+    /// Starts `workers` workers (ids unique across processes), the scheduler (it acts only while
+    /// it leads) and the hourly retention purge.
+    pub fn start(engine: &Engine, registry: Arc<Registry>, workers: usize) -> Self {
+        let (stop, rx) = watch::channel(false);
+        let process = format!(
+            "{}-{}",
+            std::process::id(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let mut tasks = JoinSet::new();
+        for i in 0..workers {
+            let worker = Worker::new(engine.clone(), registry.clone(), format!("{process}-w{i}"));
+            let shutdown = stopped(&rx);
+            tasks.spawn(async move { worker.run(shutdown).await });
+        }
+        let scheduler = Scheduler::new(engine.clone(), format!("{process}-scheduler"));
+        let shutdown = stopped(&rx);
+        tasks.spawn(async move { scheduler.run(shutdown).await });
+        let purger = engine.clone();
+        let shutdown = stopped(&rx);
+        tasks.spawn(async move {
+            tokio::pin!(shutdown);
+            loop {
+                match purger.purge().await {
+                    Ok((logs, raw)) if logs + raw > 0 => {
+                        tracing::info!(logs, raw, "purged expired job logs and raw records")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "retention purge failed"),
+                }
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    _ = tokio::time::sleep(PURGE_EVERY) => {}
+                }
+            }
+        });
+        tracing::info!(workers, "job workers and scheduler started");
+        Self { stop, tasks }
+    }
+
+    /// Stops every task: running jobs stop at their next page and go back to the queue, the
+    /// scheduler resigns its leadership.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+        tracing::info!("job workers and scheduler stopped");
+    }
+}
+
+/// Warns when a pinned process (`CLIENT_NAME`) runs workers: claiming is not filtered by client
+/// yet, so they run every client's jobs (each in its own tenant transaction).
+pub fn warn_unpinned_workers(config: &Config, workers: usize) {
+    if workers > 0 {
+        if let Some(name) = &config.bootstrap.client_name {
+            tracing::warn!(client = %name,
+                "job workers are not pinned to the client: they run jobs of every client in this database");
+        }
+    }
+}
