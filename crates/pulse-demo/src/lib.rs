@@ -381,10 +381,17 @@ impl Generator {
         } else {
             (plan.teams / 8).clamp(2, 6)
         };
-        self.teams.push(TeamInfo::new("engineering", "Engineering", "ENG", None, false));
+        self.teams.push(TeamInfo::new(
+            "engineering",
+            "Engineering",
+            "ENG",
+            None,
+            false,
+        ));
         for g in 0..groups {
             let (id, name) = names::group(g);
-            self.teams.push(TeamInfo::new(&id, &name, "", Some(0), false));
+            self.teams
+                .push(TeamInfo::new(&id, &name, "", Some(0), false));
         }
         for t in 0..plan.teams {
             let (id, name, key) = names::team(t);
@@ -398,7 +405,8 @@ impl Generator {
             } else {
                 1 + t % groups
             };
-            self.teams.push(TeamInfo::new(&id, &name, &key, Some(parent), true));
+            self.teams
+                .push(TeamInfo::new(&id, &name, &key, Some(parent), true));
         }
         // People: a lead for the org and for every group, then each working team's members.
         let mut person = 0usize;
@@ -411,7 +419,11 @@ impl Generator {
             for _ in 0..n {
                 let (first, last) = names::person(person);
                 let login = format!("{}-{}", first.to_lowercase(), last.to_lowercase());
-                let email = format!("{}.{}@acme.example", first.to_lowercase(), last.to_lowercase());
+                let email = format!(
+                    "{}.{}@acme.example",
+                    first.to_lowercase(),
+                    last.to_lowercase()
+                );
                 let jira = hex(&mut self.rng, 12);
                 let jira_listed = self.chance(0.7);
                 self.people.push(PersonInfo {
@@ -484,7 +496,11 @@ impl Generator {
                 source: None,
                 name: t.name.clone(),
                 parent: t.parent.map(|p| self.teams[p].id.clone()),
-                members: t.members.iter().map(|m| self.people[*m].id.clone()).collect(),
+                members: t
+                    .members
+                    .iter()
+                    .map(|m| self.people[*m].id.clone())
+                    .collect(),
             }));
         }
         for p in &self.people {
@@ -554,7 +570,11 @@ impl Generator {
                 source: None,
                 name: names::project(i),
                 teams,
-                repositories: team.repos.iter().map(|r| self.repos[*r].id.clone()).collect(),
+                repositories: team
+                    .repos
+                    .iter()
+                    .map(|r| self.repos[*r].id.clone())
+                    .collect(),
                 jira_projects: jira,
                 boards,
             }));
@@ -1016,7 +1036,13 @@ impl Generator {
     }
 
     /// An incident caused by deployment `deployment` of `repo`, opened after it finished.
-    fn incident(&mut self, deployment: &str, repo: usize, finished: DateTime<Utc>, shipped: &[Pending]) {
+    fn incident(
+        &mut self,
+        deployment: &str,
+        repo: usize,
+        finished: DateTime<Utc>,
+        shipped: &[Pending],
+    ) {
         let end = self.end;
         let detect = self.lognormal(90 * MIN, 1.0, 2 * DAY);
         let created = finished + secs(detect);
@@ -1097,7 +1123,13 @@ impl Generator {
         let triage = created + secs(self.lognormal(10 * MIN, 0.7, HOUR));
         let mut steps = Vec::new();
         if triage <= self.end && resolved.is_none_or(|r| triage < r) {
-            steps.push((triage, "Open", StatusCategory::ToDo, "Investigating", StatusCategory::InProgress));
+            steps.push((
+                triage,
+                "Open",
+                StatusCategory::ToDo,
+                "Investigating",
+                StatusCategory::InProgress,
+            ));
         }
         if let Some(r) = resolved {
             let from = if steps.is_empty() {
@@ -1284,7 +1316,9 @@ impl Generator {
             .last()
             .map(|s| (s.1, s.2))
             .unwrap_or(("To Do", StatusCategory::ToDo));
-        let resolved = (category == StatusCategory::Done).then(|| steps.last().map(|s| s.0)).flatten();
+        let resolved = (category == StatusCategory::Done)
+            .then(|| steps.last().map(|s| s.0))
+            .flatten();
 
         // Sprint memberships: carried over from sprint to sprint until done (at most four).
         let mut sprints = Vec::new();
@@ -1324,7 +1358,10 @@ impl Generator {
         let (jira, email, listed) = (p.jira.clone(), p.email.clone(), p.jira_listed);
         let assigned = !backlog || self.chance(0.3);
         let title = names::issue_title(&mut self.rng, kind);
-        let priority = *pick(&mut self.rng, &["Highest", "High", "Medium", "Medium", "Low"]);
+        let priority = *pick(
+            &mut self.rng,
+            &["Highest", "High", "Medium", "Medium", "Low"],
+        );
         let email_given = !listed || self.chance(0.5);
         let updated = steps.last().map(|s| s.0).unwrap_or(created);
         self.buf.push_back(Record::Issue(Issue {

@@ -1,22 +1,93 @@
 //! Word lists for names and titles. Index-based names are unique per index.
 
+use pulse_ingest::record::StandardType;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use pulse_ingest::record::StandardType;
 
 const FIRST: [&str; 40] = [
-    "Ada", "Grace", "Linus", "Margaret", "Alan", "Barbara", "Dennis", "Frances", "Ken", "Radia",
-    "Tim", "Hedy", "Guido", "Katherine", "Bjarne", "Sophie", "James", "Anita", "Edsger", "Joan",
-    "Donald", "Lynn", "John", "Evelyn", "Niklaus", "Mary", "Vint", "Annie", "Leslie", "Karen",
-    "Rob", "Jean", "Brian", "Ida", "Yukihiro", "Carol", "Bob", "Shafi", "Larry", "Susan",
+    "Ada",
+    "Grace",
+    "Linus",
+    "Margaret",
+    "Alan",
+    "Barbara",
+    "Dennis",
+    "Frances",
+    "Ken",
+    "Radia",
+    "Tim",
+    "Hedy",
+    "Guido",
+    "Katherine",
+    "Bjarne",
+    "Sophie",
+    "James",
+    "Anita",
+    "Edsger",
+    "Joan",
+    "Donald",
+    "Lynn",
+    "John",
+    "Evelyn",
+    "Niklaus",
+    "Mary",
+    "Vint",
+    "Annie",
+    "Leslie",
+    "Karen",
+    "Rob",
+    "Jean",
+    "Brian",
+    "Ida",
+    "Yukihiro",
+    "Carol",
+    "Bob",
+    "Shafi",
+    "Larry",
+    "Susan",
 ];
 
 const LAST: [&str; 40] = [
-    "Lovelace", "Hopper", "Torvalds", "Hamilton", "Turing", "Liskov", "Ritchie", "Allen",
-    "Thompson", "Perlman", "Berners", "Lamarr", "Rossum", "Johnson", "Stroustrup", "Wilson",
-    "Gosling", "Borg", "Dijkstra", "Clarke", "Knuth", "Conway", "McCarthy", "Boyd", "Wirth",
-    "Keller", "Cerf", "Easley", "Lamport", "Jones", "Pike", "Bartik", "Kernighan", "Rhodes",
-    "Matsumoto", "Shaw", "Kahn", "Goldwasser", "Page", "Kare",
+    "Lovelace",
+    "Hopper",
+    "Torvalds",
+    "Hamilton",
+    "Turing",
+    "Liskov",
+    "Ritchie",
+    "Allen",
+    "Thompson",
+    "Perlman",
+    "Berners",
+    "Lamarr",
+    "Rossum",
+    "Johnson",
+    "Stroustrup",
+    "Wilson",
+    "Gosling",
+    "Borg",
+    "Dijkstra",
+    "Clarke",
+    "Knuth",
+    "Conway",
+    "McCarthy",
+    "Boyd",
+    "Wirth",
+    "Keller",
+    "Cerf",
+    "Easley",
+    "Lamport",
+    "Jones",
+    "Pike",
+    "Bartik",
+    "Kernighan",
+    "Rhodes",
+    "Matsumoto",
+    "Shaw",
+    "Kahn",
+    "Goldwasser",
+    "Page",
+    "Kare",
 ];
 
 /// A unique (first, last) name for person `i` (up to 1,600 people, then repeats with a suffix).
@@ -32,7 +103,14 @@ pub fn person(i: usize) -> (String, String) {
     }
 }
 
-const GROUPS: [&str; 6] = ["Product", "Infrastructure", "Data", "Commerce", "Core", "Experience"];
+const GROUPS: [&str; 6] = [
+    "Product",
+    "Infrastructure",
+    "Data",
+    "Commerce",
+    "Core",
+    "Experience",
+];
 
 /// Group `i` (a team of teams): `(id, name)`.
 pub fn group(i: usize) -> (String, String) {

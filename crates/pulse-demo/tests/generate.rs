@@ -38,7 +38,11 @@ fn the_same_seed_gives_the_same_bytes_and_another_seed_does_not() {
             .map(str::to_string)
             .collect()
     };
-    assert_ne!(first(&a), first(&c), "another seed changes the pull requests");
+    assert_ne!(
+        first(&a),
+        first(&c),
+        "another seed changes the pull requests"
+    );
     assert_ne!(Sha256::digest(&a), Sha256::digest(&c));
     // Another anchor moves the data in time.
     let mut later = small(7);
@@ -157,20 +161,34 @@ fn the_small_data_is_plausible_and_consistent() {
         d
     };
     assert!(teams.iter().any(|t| depth(&t.id) >= 2), "a nested team");
-    assert!(people.iter().all(|p| p.email.is_some()
-        && p.accounts.iter().any(|a| a.provider == Provider::Github)));
-    assert!(people.iter().any(|p| p.accounts.iter().any(|a| a.provider == Provider::Jira)));
+    assert!(people
+        .iter()
+        .all(|p| p.email.is_some() && p.accounts.iter().any(|a| a.provider == Provider::Github)));
+    assert!(people
+        .iter()
+        .any(|p| p.accounts.iter().any(|a| a.provider == Provider::Jira)));
 
     // Volumes.
     assert!((1_500..1_600).contains(&prs.len()), "{}", prs.len());
-    assert!((295..=300).contains(&deployments.len()), "{}", deployments.len());
+    assert!(
+        (295..=300).contains(&deployments.len()),
+        "{}",
+        deployments.len()
+    );
     assert!(issues.len() >= 1_500, "{}", issues.len());
-    assert!(sprints.len() >= 3 * 12, "sprints every two weeks on three boards");
+    assert!(
+        sprints.len() >= 3 * 12,
+        "sprints every two weeks on three boards"
+    );
 
     // Every timestamp lies within the window.
     for p in prs.values() {
         let created = t(&p.created_at);
-        assert!(created >= start - chrono::Duration::days(1) && created < end, "{}", p.id);
+        assert!(
+            created >= start - chrono::Duration::days(1) && created < end,
+            "{}",
+            p.id
+        );
         if let Some(m) = &p.merged_at {
             assert!(t(m) >= created, "merged before created: {}", p.id);
             assert!(t(m) <= end);
@@ -187,7 +205,11 @@ fn the_small_data_is_plausible_and_consistent() {
             .map(|r| t(&r.submitted_at))
             .min();
         if let Some(first) = first_review {
-            assert!(first >= ready, "first review before ready for review: {}", p.id);
+            assert!(
+                first >= ready,
+                "first review before ready for review: {}",
+                p.id
+            );
             if let Some(m) = &p.merged_at {
                 assert!(t(m) >= first, "merged before its first review: {}", p.id);
             }
@@ -213,7 +235,10 @@ fn the_small_data_is_plausible_and_consistent() {
         .filter(|p| !reviews.contains_key(p.id.as_str()))
         .count() as f64
         / merged.len() as f64;
-    assert!((0.03..0.2).contains(&unreviewed), "merged without review {unreviewed}");
+    assert!(
+        (0.03..0.2).contains(&unreviewed),
+        "merged without review {unreviewed}"
+    );
     let reverts: Vec<_> = prs.values().filter(|p| p.revert_of.is_some()).collect();
     assert!(!reverts.is_empty());
     for r in &reverts {
@@ -242,13 +267,22 @@ fn the_small_data_is_plausible_and_consistent() {
         .filter(|d| d.status == DeploymentStatus::Failure)
         .count();
     assert!((5..=40).contains(&failed), "failed deployments {failed}");
-    let multi = production.iter().filter(|d| d.repositories.len() > 1).count();
-    assert!((1..=15).contains(&multi), "multi-repository deployments {multi}");
+    let multi = production
+        .iter()
+        .filter(|d| d.repositories.len() > 1)
+        .count();
+    assert!(
+        (1..=15).contains(&multi),
+        "multi-repository deployments {multi}"
+    );
     let shipped: HashSet<&str> = deployments
         .values()
         .flat_map(|d| d.pull_requests.iter().map(String::as_str))
         .collect();
-    assert!(shipped.len() > merged.len() / 2, "most merged pull requests ship");
+    assert!(
+        shipped.len() > merged.len() / 2,
+        "most merged pull requests ship"
+    );
     assert!(
         merged.iter().any(|p| !shipped.contains(p.id.as_str())),
         "some merged pull requests are never deployed"
@@ -256,7 +290,10 @@ fn the_small_data_is_plausible_and_consistent() {
     for d in deployments.values() {
         for id in &d.pull_requests {
             let p = prs[id.as_str()];
-            assert!(t(p.merged_at.as_ref().unwrap()) <= t(&d.started_at), "{id} shipped before merge");
+            assert!(
+                t(p.merged_at.as_ref().unwrap()) <= t(&d.started_at),
+                "{id} shipped before merge"
+            );
         }
     }
 
@@ -270,7 +307,11 @@ fn the_small_data_is_plausible_and_consistent() {
     let mut failing = HashSet::new();
     for i in &incidents {
         let d = deployments[i.deployment.as_deref().expect("attributed")];
-        assert!(t(&i.created_at) >= t(d.finished_at.as_ref().unwrap()), "{}", i.id);
+        assert!(
+            t(&i.created_at) >= t(d.finished_at.as_ref().unwrap()),
+            "{}",
+            i.id
+        );
         if let Some(r) = &i.resolved_at {
             assert!(t(r) > t(&i.created_at));
             let hours = (t(r) - t(&i.created_at)).num_minutes() as f64 / 60.0;
@@ -280,8 +321,12 @@ fn the_small_data_is_plausible_and_consistent() {
     }
     let cfr = failing.len() as f64 / successful.len() as f64;
     assert!((0.06..0.19).contains(&cfr), "change failure rate {cfr}");
-    assert!(incidents.iter().any(|i| i.origin == IncidentOrigin::RevertPr));
-    assert!(incidents.iter().any(|i| i.origin == IncidentOrigin::IssueRule));
+    assert!(incidents
+        .iter()
+        .any(|i| i.origin == IncidentOrigin::RevertPr));
+    assert!(incidents
+        .iter()
+        .any(|i| i.origin == IncidentOrigin::IssueRule));
 
     // Jira: transitions in order, a reopened issue, scope added after start and carry-over.
     for list in transitions.values() {
@@ -297,9 +342,13 @@ fn the_small_data_is_plausible_and_consistent() {
         })
     });
     assert!(reopened, "an issue was reopened");
-    assert!(issues.iter().any(|i| i.sprints.iter().any(|s| s.added_at.is_some())));
+    assert!(issues
+        .iter()
+        .any(|i| i.sprints.iter().any(|s| s.added_at.is_some())));
     assert!(issues.iter().any(|i| i.sprints.len() >= 2), "carry-over");
-    assert!(issues.iter().any(|i| i.sprints.iter().any(|s| s.removed_at.is_some())));
+    assert!(issues
+        .iter()
+        .any(|i| i.sprints.iter().any(|s| s.removed_at.is_some())));
     assert!(issues.iter().any(|i| i.epic.is_some()));
     assert!(issues.iter().any(|i| i.parent.is_some()));
     for i in &issues {

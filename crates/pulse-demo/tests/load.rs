@@ -57,49 +57,82 @@ async fn small_loads(pg: Option<String>) {
 
     assert_eq!(count::<teams::Entity>(&db, client).await, stats["team"]);
     assert_eq!(count::<people::Entity>(&db, client).await, stats["person"]);
-    assert_eq!(count::<repositories::Entity>(&db, client).await, stats["repository"]);
-    assert_eq!(count::<pull_requests::Entity>(&db, client).await, stats["pull_request"]);
+    assert_eq!(
+        count::<repositories::Entity>(&db, client).await,
+        stats["repository"]
+    );
+    assert_eq!(
+        count::<pull_requests::Entity>(&db, client).await,
+        stats["pull_request"]
+    );
     assert_eq!(count::<commits::Entity>(&db, client).await, stats["commit"]);
-    assert_eq!(count::<pr_reviews::Entity>(&db, client).await, stats["review"]);
-    assert_eq!(count::<deployments::Entity>(&db, client).await, stats["deployment"]);
+    assert_eq!(
+        count::<pr_reviews::Entity>(&db, client).await,
+        stats["review"]
+    );
+    assert_eq!(
+        count::<deployments::Entity>(&db, client).await,
+        stats["deployment"]
+    );
     assert_eq!(count::<sprints::Entity>(&db, client).await, stats["sprint"]);
     assert_eq!(count::<issues::Entity>(&db, client).await, stats["issue"]);
-    assert_eq!(count::<issue_transitions::Entity>(&db, client).await, stats["transition"]);
-    assert_eq!(count::<incidents::Entity>(&db, client).await, stats["incident"]);
+    assert_eq!(
+        count::<issue_transitions::Entity>(&db, client).await,
+        stats["transition"]
+    );
+    assert_eq!(
+        count::<incidents::Entity>(&db, client).await,
+        stats["incident"]
+    );
     assert!((1_500..1_600).contains(&stats["pull_request"]));
     assert!(stats["incident"] >= 10, "{stats:?}");
 
     // Derived on load: deployment links, incident attribution, matched people, PR timings.
     let links = count::<deployment_pull_requests::Entity>(&db, client).await;
-    assert!(links > stats["pull_request"] / 2, "{links} pull requests shipped");
+    assert!(
+        links > stats["pull_request"] / 2,
+        "{links} pull requests shipped"
+    );
     let unattributed = incidents::Entity::find()
         .filter(incidents::Column::ClientId.eq(client.uuid()))
         .filter(incidents::Column::CausedByDeploymentId.is_null())
         .count(db.system())
         .await
         .unwrap();
-    assert_eq!(unattributed, 0, "every incident is charged to its deployment");
+    assert_eq!(
+        unattributed, 0,
+        "every incident is charged to its deployment"
+    );
     let matched = pull_requests::Entity::find()
         .filter(pull_requests::Column::ClientId.eq(client.uuid()))
         .filter(pull_requests::Column::AuthorPersonId.is_not_null())
         .count(db.system())
         .await
         .unwrap();
-    assert!(matched * 100 >= stats["pull_request"] * 90, "{matched} authors matched");
+    assert!(
+        matched * 100 >= stats["pull_request"] * 90,
+        "{matched} authors matched"
+    );
     let assigned = issues::Entity::find()
         .filter(issues::Column::ClientId.eq(client.uuid()))
         .filter(issues::Column::AssigneePersonId.is_not_null())
         .count(db.system())
         .await
         .unwrap();
-    assert!(assigned * 100 >= stats["issue"] * 80, "{assigned} assignees matched");
+    assert!(
+        assigned * 100 >= stats["issue"] * 80,
+        "{assigned} assignees matched"
+    );
     let reviewed = pull_requests::Entity::find()
         .filter(pull_requests::Column::ClientId.eq(client.uuid()))
         .filter(pull_requests::Column::FirstReviewAt.is_not_null())
         .count(db.system())
         .await
         .unwrap();
-    assert!(reviewed * 100 >= stats["pull_request"] * 75, "{reviewed} reviewed");
+    assert!(
+        reviewed * 100 >= stats["pull_request"] * 75,
+        "{reviewed} reviewed"
+    );
 }
 
 both_backends!(small_dataset_loads, small_loads);
