@@ -281,10 +281,12 @@ fn allocate(total: u64, weights: &[f64]) -> Vec<u32> {
 }
 
 fn hex(rng: &mut ChaCha8Rng, bytes: usize) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes * 2);
     for _ in 0..bytes {
         let b: u8 = rng.gen();
-        s.push_str(&format!("{b:02x}"));
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
     }
     s
 }
