@@ -283,9 +283,165 @@ pub async fn import(
     }
 }
 
+/// A named size of generated data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SizeArg {
+    /// About six months: 3 teams, 6 repositories, 1,500 pull requests, 300 deployments, 1,500 issues.
+    Small,
+    /// Two years: 1,000,000 pull requests, 200,000 deployments, 1,000,000 issues.
+    Large,
+}
+
+impl SizeArg {
+    /// The size, with any count overridden.
+    pub fn size(
+        self,
+        prs: Option<u64>,
+        deployments: Option<u64>,
+        issues: Option<u64>,
+    ) -> pulse_demo::Size {
+        let base = match self {
+            SizeArg::Small => pulse_demo::Size::Small,
+            SizeArg::Large => pulse_demo::Size::Large,
+        };
+        if prs.is_none() && deployments.is_none() && issues.is_none() {
+            return base;
+        }
+        let c = base.counts();
+        pulse_demo::Size::Custom(pulse_demo::Counts {
+            prs: prs.unwrap_or(c.prs),
+            deployments: deployments.unwrap_or(c.deployments),
+            issues: issues.unwrap_or(c.issues),
+        })
+    }
+}
+
+/// `pulse generate`.
+#[derive(clap::Args)]
+pub struct GenerateArgs {
+    /// How much data: `small` or `large`; --prs, --deployments and --issues override its counts.
+    #[arg(long, value_enum, default_value_t = SizeArg::Small)]
+    size: SizeArg,
+    /// Pull requests (custom count).
+    #[arg(long)]
+    prs: Option<u64>,
+    /// Deployments (custom count).
+    #[arg(long)]
+    deployments: Option<u64>,
+    /// Jira issues (custom count).
+    #[arg(long)]
+    issues: Option<u64>,
+    /// Seed of the generator.
+    #[arg(long, default_value_t = pulse_demo::DEFAULT_SEED)]
+    seed: u64,
+    /// The data ends at the start of this day (YYYY-MM-DD, UTC; default: today).
+    #[arg(long)]
+    anchor: Option<chrono::NaiveDate>,
+    /// The JSON Lines file to write (`-` for standard output).
+    #[arg(long)]
+    out: std::path::PathBuf,
+}
+
+/// The generator's options; the anchor defaults to today (UTC) so the data looks current.
+pub fn demo_options(
+    size: pulse_demo::Size,
+    seed: u64,
+    anchor: Option<chrono::NaiveDate>,
+) -> anyhow::Result<pulse_demo::Options> {
+    let counts = size.counts();
+    if counts.prs == 0 && counts.deployments == 0 && counts.issues == 0 {
+        anyhow::bail!("nothing to generate: every count is 0");
+    }
+    Ok(pulse_demo::Options {
+        size,
+        seed,
+        anchor: anchor.unwrap_or_else(|| chrono::Utc::now().date_naive()),
+    })
+}
+
+/// `pulse generate`: streams the records to a file and prints what it wrote.
+pub fn generate(args: GenerateArgs) -> anyhow::Result<()> {
+    let size = args.size.size(args.prs, args.deployments, args.issues);
+    let options = demo_options(size, args.seed, args.anchor)?;
+    let started = std::time::Instant::now();
+    let stats = if args.out.as_os_str() == "-" {
+        let stdout = std::io::stdout().lock();
+        pulse_demo::write_jsonl(&options, std::io::BufWriter::with_capacity(1 << 20, stdout))?
+    } else {
+        let file = std::fs::File::create(&args.out)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", args.out.display()))?;
+        pulse_demo::write_jsonl(&options, std::io::BufWriter::with_capacity(1 << 20, file))?
+    };
+    let elapsed = started.elapsed().as_secs_f64();
+    let total: u64 = stats.values().sum();
+    for (kind, n) in &stats {
+        eprintln!("{kind:<16} {n:>10}");
+    }
+    eprintln!(
+        "{total} records (anchor {}, seed {}) in {elapsed:.2} s ({:.0} records/s)",
+        options.anchor,
+        options.seed,
+        total as f64 / elapsed.max(1e-9)
+    );
+    Ok(())
+}
+
+/// Loads generated data into the demo client unless it already has some (running the demo again
+/// keeps the data it loaded the first time). Prints how long generating and loading took.
+async fn load_demo_data(
+    db: &Db,
+    client: ClientId,
+    options: &pulse_demo::Options,
+) -> anyhow::Result<()> {
+    use pulse_db::sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let existing = pulse_db::entity::pull_requests::Entity::find()
+        .filter(pulse_db::entity::pull_requests::Column::ClientId.eq(client.uuid()))
+        .count(db.system())
+        .await?;
+    if existing > 0 {
+        println!("Acme Demo already has data ({existing} pull requests); not loading it again");
+        return Ok(());
+    }
+    let path = std::env::temp_dir().join(format!("pulse-demo-{}.jsonl", std::process::id()));
+    let started = std::time::Instant::now();
+    let file = std::fs::File::create(&path)?;
+    let written = pulse_demo::write_jsonl(options, std::io::BufWriter::new(file));
+    let stats = match written {
+        Ok(s) => s,
+        Err(e) => {
+            std::fs::remove_file(&path).ok();
+            return Err(e.into());
+        }
+    };
+    let generated = started.elapsed();
+    let started = std::time::Instant::now();
+    let tx = db.tenant(client).await?;
+    let reopen =
+        || std::fs::File::open(&path).map(|f| std::io::BufReader::with_capacity(1 << 20, f));
+    let result = pulse_ingest::import(&tx, reopen).await;
+    std::fs::remove_file(&path).ok();
+    let summary = result.map_err(|e| anyhow::anyhow!("loading the demo data failed: {e}"))?;
+    tx.commit().await?;
+    let prs = stats.get("pull_request").copied().unwrap_or(0);
+    let deployments = stats.get("deployment").copied().unwrap_or(0);
+    let issues = stats.get("issue").copied().unwrap_or(0);
+    println!(
+        "Loaded {} demo records ({prs} pull requests, {deployments} deployments, {issues} issues, up to {}) in {:.1} s (generated in {:.1} s)",
+        summary.records,
+        options.anchor,
+        started.elapsed().as_secs_f64(),
+        generated.as_secs_f64()
+    );
+    Ok(())
+}
+
 /// The demo client: "Acme Demo" with one admin, one user and one viewer sharing a random password,
-/// printed once. Running it again sets a new password.
-pub async fn create_demo(db: &Db, hasher: &Hasher) -> anyhow::Result<()> {
+/// printed once, and generated data loaded the first time. Running it again sets a new password.
+pub async fn create_demo(
+    db: &Db,
+    hasher: &Hasher,
+    options: &pulse_demo::Options,
+) -> anyhow::Result<()> {
     let client = match clients::find_by_name(db.system(), "Acme Demo").await? {
         Some(c) => c,
         None => clients::create(db.system(), "Acme Demo").await?,
@@ -323,6 +479,7 @@ pub async fn create_demo(db: &Db, hasher: &Hasher) -> anyhow::Result<()> {
         println!("  {role:<6} {email}");
     }
     tx.commit().await?;
+    load_demo_data(db, client, options).await?;
     Ok(())
 }
 

@@ -34,8 +34,18 @@ enum Command {
         #[arg(long)]
         client: Option<String>,
     },
-    /// Create the "Acme Demo" client with an admin, a user and a viewer, print their logins, and serve.
-    Demo,
+    /// Create the "Acme Demo" client with an admin, a user and a viewer, load generated data into
+    /// it (once), print the logins, and serve.
+    Demo {
+        /// How much data: `small` (six months, loads in seconds) or `large` (benchmark volume).
+        #[arg(long, value_enum, default_value_t = admin::SizeArg::Small)]
+        size: admin::SizeArg,
+        /// Seed of the generator (the same seed and date give the same data).
+        #[arg(long, default_value_t = pulse_demo::DEFAULT_SEED)]
+        seed: u64,
+    },
+    /// Write generated demo data as JSON Lines (deterministic for a seed, size and anchor date).
+    Generate(admin::GenerateArgs),
     /// Manage the database schema.
     Migrate {
         #[command(subcommand)]
@@ -91,9 +101,13 @@ fn main() -> std::process::ExitCode {
         .expect("tokio runtime");
     let result = rt.block_on(async move {
         match cli.command {
-            Command::Serve { no_migrate } => runtime::serve(config, !no_migrate, false).await,
+            Command::Serve { no_migrate } => runtime::serve(config, !no_migrate).await,
             Command::Worker { client } => runtime::worker(config, client).await,
-            Command::Demo => runtime::serve(config, true, true).await,
+            Command::Demo { size, seed } => {
+                let demo = admin::demo_options(size.size(None, None, None), seed, None)?;
+                runtime::serve_demo(config, demo).await
+            }
+            Command::Generate(args) => admin::generate(args),
             Command::Migrate { action } => runtime::migrate(config, action).await,
             Command::User { action } => admin::user(config, action).await,
             Command::Client { action } => admin::client(config, action).await,

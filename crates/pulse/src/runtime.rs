@@ -72,7 +72,20 @@ async fn pinned_client(config: &Config, db: &Db) -> anyhow::Result<Option<Client
     Ok(Some(ClientId::from_uuid(client.id)))
 }
 
-pub async fn serve(config: Config, auto_migrate: bool, demo: bool) -> anyhow::Result<()> {
+pub async fn serve(config: Config, auto_migrate: bool) -> anyhow::Result<()> {
+    serve_with(config, auto_migrate, None).await
+}
+
+/// `pulse demo`: serve after creating the demo client and loading generated data into it.
+pub async fn serve_demo(config: Config, demo: pulse_demo::Options) -> anyhow::Result<()> {
+    serve_with(config, true, Some(demo)).await
+}
+
+async fn serve_with(
+    config: Config,
+    auto_migrate: bool,
+    demo: Option<pulse_demo::Options>,
+) -> anyhow::Result<()> {
     let db = connect(&config).await?;
     if auto_migrate && config.database.auto_migrate {
         for name in migration::up(db.system()).await? {
@@ -85,8 +98,8 @@ pub async fn serve(config: Config, auto_migrate: bool, demo: bool) -> anyhow::Re
     let keys = pulse_auth::keys::load(&config)?;
     let pinned = pinned_client(&config, &db).await?;
     let hasher = pulse_auth::password::Hasher::new(config.auth.hash_concurrency);
-    if demo {
-        crate::admin::create_demo(&db, &hasher).await?;
+    if let Some(options) = demo {
+        crate::admin::create_demo(&db, &hasher, &options).await?;
     } else {
         crate::admin::bootstrap_admin(&config, &db, &hasher, pinned).await?;
     }

@@ -178,7 +178,16 @@ const HELP: &[(&[&str], &str, &[&str])] = &[
         "Serve the HTTP API and web app",
         &["--no-migrate", "Do not apply pending migrations"],
     ),
-    (&["demo"], "Acme Demo", &["an admin, a user and a viewer"]),
+    (
+        &["demo"],
+        "Acme Demo",
+        &["an admin, a user and a viewer", "--size"],
+    ),
+    (
+        &["generate"],
+        "generated demo data",
+        &["--size", "--prs", "--seed", "--anchor", "--out"],
+    ),
     (
         &["migrate"],
         "Manage the database schema",

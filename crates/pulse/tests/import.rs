@@ -153,3 +153,62 @@ fn the_cli_loads_a_file_and_refuses_a_bad_one() {
         "{stdout}"
     );
 }
+
+#[test]
+fn generated_data_is_deterministic_and_imports() {
+    let dir = std::env::temp_dir().join(format!("pulse-gen-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let generate = |name: &str, seed: &str| {
+        let out = pulse(
+            &dir,
+            &[
+                "generate",
+                "--size",
+                "small",
+                "--prs",
+                "60",
+                "--deployments",
+                "15",
+                "--issues",
+                "40",
+                "--seed",
+                seed,
+                "--anchor",
+                "2025-06-02",
+                "--out",
+                name,
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(stderr.contains("records/s"), "{stderr}");
+        std::fs::read(dir.join(name)).unwrap()
+    };
+    let a = generate("a.jsonl", "5");
+    assert_eq!(a, generate("b.jsonl", "5"), "same seed, same bytes");
+    assert_ne!(a, generate("c.jsonl", "6"), "another seed, other data");
+
+    assert!(pulse(&dir, &["migrate", "up"]).status.success());
+    assert!(pulse(&dir, &["client", "create", "Acme"]).status.success());
+    let out = pulse(&dir, &["import", "a.jsonl", "--client", "Acme"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.lines().any(|l| l.starts_with("deployment")),
+        "{stdout}"
+    );
+    let bad = pulse(
+        &dir,
+        &["generate", "--anchor", "yesterday", "--out", "x.jsonl"],
+    );
+    assert!(!bad.status.success());
+    std::fs::remove_dir_all(&dir).ok();
+}
