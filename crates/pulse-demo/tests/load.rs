@@ -1,6 +1,8 @@
 //! The small dataset loads through `pulse_ingest::import` on SQLite and PostgreSQL (a fresh
 //! database each), with the row counts the file promises and the derived links in place.
 
+// One copy of the database test harness, shared with pulse-db's tests.
+#[path = "../../pulse-db/tests/common/mod.rs"]
 mod common;
 
 use chrono::NaiveDate;

@@ -1,6 +1,8 @@
 //! The apply step on SQLite and PostgreSQL: the documented example loads, loads again without
 //! duplicates, a bad file changes nothing, and one client's rows never show up for another.
 
+// One copy of the database test harness, shared with pulse-db's tests.
+#[path = "../../pulse-db/tests/common/mod.rs"]
 mod common;
 
 use chrono::{DateTime, Utc};
