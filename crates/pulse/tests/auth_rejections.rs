@@ -10,7 +10,7 @@ mod common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::{Backend, Session, TestApp, PASSWORD};
+use common::{expect_error, expect_ok, Backend, Session, TestApp, PASSWORD};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use pulse_core::Role;
 use pulse_db::sea_orm::sea_query::Expr;
@@ -40,31 +40,6 @@ async fn boot(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
 // ---------------------------------------------------------------------------------------------
 // Response helpers
 // ---------------------------------------------------------------------------------------------
-
-/// Asserts an error response's status and JSON `code`; returns the body.
-async fn expect_error(res: Response, status: u16, code: &str, what: &str) -> Value {
-    let got = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-    assert_eq!(
-        got, status,
-        "{what}: expected {status} {code}, got {got} {text}"
-    );
-    assert_eq!(body["error"]["code"], code, "{what}: {text}");
-    body
-}
-
-/// Asserts a successful status; returns the JSON body (`Null` when empty).
-async fn expect_ok(res: Response, status: u16, what: &str) -> Value {
-    let got = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    assert_eq!(got, status, "{what}: {text}");
-    if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap()
-    }
-}
 
 /// Asserts a 429 `rate_limited` whose `Retry-After` lies within the last two minutes of `window`.
 async fn expect_rate_limited(res: Response, window_secs: u64, what: &str) {

@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{Backend, Session, TestApp};
+use common::{expect_error, expect_ok, Backend, Session, TestApp};
 use pulse_core::Role;
 use reqwest::{Method, Response};
 use serde_json::{json, Value};
@@ -63,31 +63,6 @@ fn default_colors() -> Value {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-/// Asserts an error response's status and JSON `code`; returns the body.
-async fn expect_error(res: Response, status: u16, code: &str, what: &str) -> Value {
-    let got = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-    assert_eq!(
-        got, status,
-        "{what}: expected {status} {code}, got {got} {text}"
-    );
-    assert_eq!(body["error"]["code"], code, "{what}: {text}");
-    body
-}
-
-/// Asserts a successful status; returns the JSON body (`Null` when empty).
-async fn expect_ok(res: Response, status: u16, what: &str) -> Value {
-    let got = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    assert_eq!(got, status, "{what}: {text}");
-    if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap()
-    }
-}
 
 async fn get_settings(app: &TestApp, who: &Session) -> Value {
     let res = app

@@ -368,3 +368,33 @@ pub async fn announce_oversized(
         body,
     }
 }
+
+/// Asserts an error response's status and JSON `code`; returns the body.
+pub async fn expect_error(
+    res: reqwest::Response,
+    status: u16,
+    code: &str,
+    what: &str,
+) -> serde_json::Value {
+    let got = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    assert_eq!(
+        got, status,
+        "{what}: expected {status} {code}, got {got} {text}"
+    );
+    assert_eq!(body["error"]["code"], code, "{what}: {text}");
+    body
+}
+
+/// Asserts a successful status; returns the JSON body (`Null` when empty).
+pub async fn expect_ok(res: reqwest::Response, status: u16, what: &str) -> serde_json::Value {
+    let got = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    assert_eq!(got, status, "{what}: {text}");
+    if text.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap()
+    }
+}
