@@ -13,6 +13,8 @@ pub enum Kind {
     Bool,
     /// A comma-separated list.
     List,
+    /// A non-negative decimal number such as `30` or `0.25` (a duration in seconds).
+    Decimal,
 }
 
 /// One environment variable.
@@ -147,5 +149,46 @@ pub const VARIABLES: &[EnvVar] = &[
         "etl.allowed_hosts",
         &["PULSE_ETL_ALLOWED_HOSTS"],
         Kind::List,
+    ),
+    var(
+        "etl.lease_seconds",
+        &["PULSE_ETL_LEASE_SECONDS"],
+        Kind::Decimal,
+    ),
+    var(
+        "etl.heartbeat_seconds",
+        &["PULSE_ETL_HEARTBEAT_SECONDS"],
+        Kind::Decimal,
+    ),
+    var("etl.poll_millis", &["PULSE_ETL_POLL_MILLIS"], Kind::Integer),
+    var(
+        "etl.max_attempts",
+        &["PULSE_ETL_MAX_ATTEMPTS"],
+        Kind::Integer,
+    ),
+    var(
+        "etl.retry_base_seconds",
+        &["PULSE_ETL_RETRY_BASE_SECONDS"],
+        Kind::Integer,
+    ),
+    var(
+        "etl.retry_max_seconds",
+        &["PULSE_ETL_RETRY_MAX_SECONDS"],
+        Kind::Integer,
+    ),
+    var(
+        "etl.leader_lease_seconds",
+        &["PULSE_ETL_LEADER_LEASE_SECONDS"],
+        Kind::Decimal,
+    ),
+    var(
+        "etl.log_retention_days",
+        &["PULSE_ETL_LOG_RETENTION_DAYS"],
+        Kind::Integer,
+    ),
+    var(
+        "etl.raw_retention_days",
+        &["PULSE_ETL_RAW_RETENTION_DAYS"],
+        Kind::Integer,
     ),
 ];

@@ -117,6 +117,17 @@ fn parse_env(name: &str, raw: &str, kind: Kind) -> Result<Value, ConfigError> {
                 ))
             }
         }),
+        Kind::Decimal => Value::Float(
+            raw.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        name,
+                        format!("'{raw}' is not a non-negative number (such as 30 or 0.5)"),
+                    )
+                })?,
+        ),
         Kind::List => Value::Array(
             raw.split(',')
                 .map(str::trim)

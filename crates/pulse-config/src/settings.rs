@@ -233,6 +233,38 @@ pub struct EtlConfig {
     /// `PULSE_ETL_ALLOWED_HOSTS`, comma-separated). Empty allows any host; an entry `*.example.com`
     /// allows that domain's subdomains. Guards tenant-supplied URLs against server-side request forgery.
     pub allowed_hosts: Vec<String>,
+    /// How long a claim or heartbeat holds a job, in seconds (`etl.lease_seconds`,
+    /// `PULSE_ETL_LEASE_SECONDS`; default 30; fractions allowed; 1 to 3600). A dead worker's job is
+    /// rescued this long after its last heartbeat.
+    pub lease_seconds: f64,
+    /// How often a running job's worker renews its lease, in seconds (`etl.heartbeat_seconds`,
+    /// `PULSE_ETL_HEARTBEAT_SECONDS`; default 5; at least 0.05 and at most half the lease). Also
+    /// bounds how late a cancel or pause is observed.
+    pub heartbeat_seconds: f64,
+    /// How often an idle worker looks for due jobs, in milliseconds (`etl.poll_millis`,
+    /// `PULSE_ETL_POLL_MILLIS`; default 2000; 10 to 600000). Jobs queued by this process wake its
+    /// workers at once.
+    pub poll_millis: u32,
+    /// Failed runs a job may have before it fails for good (`etl.max_attempts`,
+    /// `PULSE_ETL_MAX_ATTEMPTS`; default 5; 1 to 10000). A worker that died holding the job counts
+    /// as a failed run.
+    pub max_attempts: u32,
+    /// Backoff ceiling after a job's first transient failure, in seconds
+    /// (`etl.retry_base_seconds`, `PULSE_ETL_RETRY_BASE_SECONDS`; default 10); it doubles with each
+    /// further failure, with full jitter.
+    pub retry_base_seconds: u32,
+    /// The largest backoff, in seconds (`etl.retry_max_seconds`, `PULSE_ETL_RETRY_MAX_SECONDS`;
+    /// default 1800; at least the base).
+    pub retry_max_seconds: u32,
+    /// How long the scheduler's leadership lasts unless renewed (every third of it), in seconds
+    /// (`etl.leader_lease_seconds`, `PULSE_ETL_LEADER_LEASE_SECONDS`; default 30; 1 to 3600).
+    pub leader_lease_seconds: f64,
+    /// Job log lines older than this many days are purged (`etl.log_retention_days`,
+    /// `PULSE_ETL_LOG_RETENTION_DAYS`; default 30; 1 to 3650).
+    pub log_retention_days: u32,
+    /// Raw records not fetched again for this many days are purged (`etl.raw_retention_days`,
+    /// `PULSE_ETL_RAW_RETENTION_DAYS`; default 90; 1 to 3650).
+    pub raw_retention_days: u32,
 }
 
 impl Default for EtlConfig {
@@ -242,6 +274,15 @@ impl Default for EtlConfig {
             worker_port: 3002,
             git_root: None,
             allowed_hosts: Vec::new(),
+            lease_seconds: 30.0,
+            heartbeat_seconds: 5.0,
+            poll_millis: 2000,
+            max_attempts: 5,
+            retry_base_seconds: 10,
+            retry_max_seconds: 1800,
+            leader_lease_seconds: 30.0,
+            log_retention_days: 30,
+            raw_retention_days: 90,
         }
     }
 }

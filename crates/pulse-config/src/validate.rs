@@ -1,6 +1,6 @@
 //! Semantic checks, run once at start-up, each naming the setting at fault.
 
-use crate::{Backend, Config, ConfigError};
+use crate::{Backend, Config, ConfigError, EtlConfig};
 
 fn err(setting: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::new(setting, message)
@@ -15,6 +15,94 @@ fn check_origin(setting: &str, value: &str) -> Result<(), ConfigError> {
             format!("'{value}' must be an http(s) origin such as https://pulse.example.com"),
         ));
     }
+    Ok(())
+}
+
+/// The job engine's timings and limits (`[etl]`). Heartbeats must renew a lease well before it
+/// ends, or a live worker's job would be taken over.
+fn validate_engine(etl: &EtlConfig) -> Result<(), ConfigError> {
+    let seconds = |setting: &str, value: f64, min: f64, max: f64| {
+        if value.is_finite() && (min..=max).contains(&value) {
+            Ok(())
+        } else {
+            Err(err(
+                setting,
+                format!("{value} is out of range: must be between {min} and {max} seconds"),
+            ))
+        }
+    };
+    let whole = |setting: &str, value: u32, min: u32, max: u32, unit: &str| {
+        if (min..=max).contains(&value) {
+            Ok(())
+        } else {
+            Err(err(
+                setting,
+                format!("{value} is out of range: must be between {min} and {max}{unit}"),
+            ))
+        }
+    };
+    seconds("PULSE_ETL_LEASE_SECONDS", etl.lease_seconds, 1.0, 3600.0)?;
+    seconds(
+        "PULSE_ETL_HEARTBEAT_SECONDS",
+        etl.heartbeat_seconds,
+        0.05,
+        1800.0,
+    )?;
+    if etl.heartbeat_seconds * 2.0 > etl.lease_seconds {
+        return Err(err(
+            "PULSE_ETL_HEARTBEAT_SECONDS",
+            format!(
+                "{} must be at most half the lease (PULSE_ETL_LEASE_SECONDS = {}), so a live \
+                 worker renews its lease before another worker may take its job over",
+                etl.heartbeat_seconds, etl.lease_seconds
+            ),
+        ));
+    }
+    whole("PULSE_ETL_POLL_MILLIS", etl.poll_millis, 10, 600_000, " ms")?;
+    whole("PULSE_ETL_MAX_ATTEMPTS", etl.max_attempts, 1, 10_000, "")?;
+    whole(
+        "PULSE_ETL_RETRY_BASE_SECONDS",
+        etl.retry_base_seconds,
+        1,
+        86_400,
+        " seconds",
+    )?;
+    whole(
+        "PULSE_ETL_RETRY_MAX_SECONDS",
+        etl.retry_max_seconds,
+        1,
+        7 * 86_400,
+        " seconds",
+    )?;
+    if etl.retry_max_seconds < etl.retry_base_seconds {
+        return Err(err(
+            "PULSE_ETL_RETRY_MAX_SECONDS",
+            format!(
+                "{} must be at least the base backoff (PULSE_ETL_RETRY_BASE_SECONDS = {})",
+                etl.retry_max_seconds, etl.retry_base_seconds
+            ),
+        ));
+    }
+    seconds(
+        "PULSE_ETL_LEADER_LEASE_SECONDS",
+        etl.leader_lease_seconds,
+        1.0,
+        3600.0,
+    )?;
+    whole(
+        "PULSE_ETL_LOG_RETENTION_DAYS",
+        etl.log_retention_days,
+        1,
+        3650,
+        " days",
+    )?;
+    whole(
+        "PULSE_ETL_RAW_RETENTION_DAYS",
+        etl.raw_retention_days,
+        1,
+        3650,
+        " days",
+    )?;
     Ok(())
 }
 
@@ -48,6 +136,7 @@ pub(crate) fn validate(mut config: Config) -> Result<Config, ConfigError> {
             return Err(err("PULSE_GIT_ROOT", "must be an absolute path"));
         }
     }
+    validate_engine(&config.etl)?;
     if config.database.max_connections == 0 {
         return Err(err("PULSE_DATABASE_MAX_CONNECTIONS", "must be at least 1"));
     }
@@ -243,6 +332,11 @@ mod tests {
                 "PULSE_ENCRYPTION_KEY",
             ),
             (&[("PULSE_GIT_ROOT", "repos")], "PULSE_GIT_ROOT"),
+            (
+                &[("PULSE_ETL_LEASE_SECONDS", "soon")],
+                "PULSE_ETL_LEASE_SECONDS",
+            ),
+            (&[("PULSE_ETL_POLL_MILLIS", "-5")], "PULSE_ETL_POLL_MILLIS"),
         ];
         for (vars, setting) in cases {
             let e = env(vars).unwrap_err();
@@ -258,6 +352,174 @@ mod tests {
             env(&[("PULSE_GIT_ROOT", "/srv/git")]).unwrap().etl.git_root,
             Some(std::path::PathBuf::from("/srv/git"))
         );
+    }
+
+    #[test]
+    fn engine_settings_default_and_parse() {
+        let c = env(&[]).unwrap().etl;
+        assert_eq!(
+            (c.lease_seconds, c.heartbeat_seconds, c.poll_millis),
+            (30.0, 5.0, 2000)
+        );
+        assert_eq!(
+            (c.max_attempts, c.retry_base_seconds, c.retry_max_seconds),
+            (5, 10, 1800)
+        );
+        assert_eq!(c.leader_lease_seconds, 30.0);
+        assert_eq!((c.log_retention_days, c.raw_retention_days), (30, 90));
+
+        let c = env(&[
+            ("PULSE_ETL_LEASE_SECONDS", "1.5"),
+            ("PULSE_ETL_HEARTBEAT_SECONDS", "0.25"),
+            ("PULSE_ETL_POLL_MILLIS", "50"),
+            ("PULSE_ETL_MAX_ATTEMPTS", "100"),
+            ("PULSE_ETL_RETRY_BASE_SECONDS", "1"),
+            ("PULSE_ETL_RETRY_MAX_SECONDS", "60"),
+            ("PULSE_ETL_LEADER_LEASE_SECONDS", "3"),
+            ("PULSE_ETL_LOG_RETENTION_DAYS", "7"),
+            ("PULSE_ETL_RAW_RETENTION_DAYS", "14"),
+        ])
+        .unwrap()
+        .etl;
+        assert_eq!(
+            (c.lease_seconds, c.heartbeat_seconds, c.poll_millis),
+            (1.5, 0.25, 50)
+        );
+        assert_eq!(
+            (c.max_attempts, c.retry_base_seconds, c.retry_max_seconds),
+            (100, 1, 60)
+        );
+        assert_eq!(c.leader_lease_seconds, 3.0);
+        assert_eq!((c.log_retention_days, c.raw_retention_days), (7, 14));
+    }
+
+    #[test]
+    fn engine_settings_from_a_file_accept_whole_and_fractional_seconds() {
+        let dir = std::env::temp_dir().join(format!("pulse-config-etl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("pulse.toml");
+        std::fs::write(
+            &path,
+            "[etl]\nlease_seconds = 20\nheartbeat_seconds = 2.5\npoll_millis = 500\n",
+        )
+        .unwrap();
+        let c = load_from(Sources {
+            file: Some((path.clone(), true)),
+            env: vec![("PULSE_ETL_MAX_ATTEMPTS".into(), "9".into())],
+        })
+        .unwrap()
+        .etl;
+        assert_eq!(
+            (
+                c.lease_seconds,
+                c.heartbeat_seconds,
+                c.poll_millis,
+                c.max_attempts
+            ),
+            (20.0, 2.5, 500, 9)
+        );
+        std::fs::write(&path, "[etl]\nlease_secs = 20\n").unwrap();
+        let e = load_from(Sources {
+            file: Some((path.clone(), true)),
+            env: vec![],
+        })
+        .unwrap_err();
+        assert!(e.message.contains("lease_secs"), "{e}");
+        std::fs::write(&path, "[etl]\nlease_seconds = 4\nheartbeat_seconds = 3\n").unwrap();
+        let e = load_from(Sources {
+            file: Some((path.clone(), true)),
+            env: vec![],
+        })
+        .unwrap_err();
+        assert_eq!(e.setting, "PULSE_ETL_HEARTBEAT_SECONDS", "{e}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn engine_settings_are_validated_naming_the_setting() {
+        type Case = (
+            &'static [(&'static str, &'static str)],
+            &'static str,
+            &'static str,
+        );
+        let cases: &[Case] = &[
+            (
+                &[("PULSE_ETL_LEASE_SECONDS", "abc")],
+                "PULSE_ETL_LEASE_SECONDS",
+                "not a non-negative number",
+            ),
+            (
+                &[("PULSE_ETL_LEASE_SECONDS", "NaN")],
+                "PULSE_ETL_LEASE_SECONDS",
+                "not a non-negative number",
+            ),
+            (
+                &[("PULSE_ETL_LEASE_SECONDS", "0.5")],
+                "PULSE_ETL_LEASE_SECONDS",
+                "between 1 and 3600",
+            ),
+            (
+                &[("PULSE_ETL_HEARTBEAT_SECONDS", "20")],
+                "PULSE_ETL_HEARTBEAT_SECONDS",
+                "at most half the lease",
+            ),
+            (
+                &[
+                    ("PULSE_ETL_LEASE_SECONDS", "2"),
+                    ("PULSE_ETL_HEARTBEAT_SECONDS", "1.01"),
+                ],
+                "PULSE_ETL_HEARTBEAT_SECONDS",
+                "at most half the lease",
+            ),
+            (
+                &[("PULSE_ETL_HEARTBEAT_SECONDS", "0")],
+                "PULSE_ETL_HEARTBEAT_SECONDS",
+                "between 0.05",
+            ),
+            (
+                &[("PULSE_ETL_POLL_MILLIS", "0")],
+                "PULSE_ETL_POLL_MILLIS",
+                "between 10 and 600000",
+            ),
+            (
+                &[("PULSE_ETL_MAX_ATTEMPTS", "0")],
+                "PULSE_ETL_MAX_ATTEMPTS",
+                "between 1 and 10000",
+            ),
+            (
+                &[("PULSE_ETL_RETRY_BASE_SECONDS", "0")],
+                "PULSE_ETL_RETRY_BASE_SECONDS",
+                "between 1",
+            ),
+            (
+                &[
+                    ("PULSE_ETL_RETRY_BASE_SECONDS", "60"),
+                    ("PULSE_ETL_RETRY_MAX_SECONDS", "30"),
+                ],
+                "PULSE_ETL_RETRY_MAX_SECONDS",
+                "at least the base",
+            ),
+            (
+                &[("PULSE_ETL_LEADER_LEASE_SECONDS", "0")],
+                "PULSE_ETL_LEADER_LEASE_SECONDS",
+                "between 1 and 3600",
+            ),
+            (
+                &[("PULSE_ETL_LOG_RETENTION_DAYS", "0")],
+                "PULSE_ETL_LOG_RETENTION_DAYS",
+                "between 1 and 3650",
+            ),
+            (
+                &[("PULSE_ETL_RAW_RETENTION_DAYS", "99999")],
+                "PULSE_ETL_RAW_RETENTION_DAYS",
+                "between 1 and 3650",
+            ),
+        ];
+        for (vars, setting, words) in cases {
+            let e = env(vars).unwrap_err();
+            assert_eq!(e.setting, *setting, "{vars:?} -> {e}");
+            assert!(e.message.contains(words), "{vars:?} -> {e}");
+        }
     }
 
     #[test]

@@ -119,7 +119,8 @@ pub enum ClaimKind {
 
 /// Claims one job atomically and returns its id: sets it `running` under a lease held by `owner`
 /// until `lease_until`, increments `attempt` (the fencing token) and, when rescuing an expired
-/// lease, `failures`.
+/// lease, `failures`. With `client`, only that client's jobs are candidates (a worker pinned to
+/// one client); without, any client's.
 ///
 /// PostgreSQL picks the row with `FOR UPDATE SKIP LOCKED`, so concurrent claimers never wait on
 /// or take the same row. SQLite runs the same single `UPDATE ... WHERE id = (SELECT ...)
@@ -130,11 +131,17 @@ pub async fn claim_job<C: ConnectionTrait>(
     owner: &str,
     now: chrono::DateTime<chrono::Utc>,
     lease_until: chrono::DateTime<chrono::Utc>,
+    client: Option<ClientId>,
 ) -> Result<Option<uuid::Uuid>, DbErr> {
     let backend = conn.get_database_backend();
     let (status, condition, failed) = match kind {
         ClaimKind::ExpiredLease => ("running", "lease_expires_at < {now}", 1),
         ClaimKind::Due(status) => (status, "run_at <= {now}", 0),
+    };
+    let only_client = if client.is_some() {
+        " AND client_id = {client}"
+    } else {
+        ""
     };
     let lock = match backend {
         DatabaseBackend::Postgres => " FOR UPDATE SKIP LOCKED",
@@ -145,20 +152,20 @@ pub async fn claim_job<C: ConnectionTrait>(
            lease_owner = {{owner}}, lease_expires_at = {{until}}, heartbeat_at = {{now}}, \
            updated_at = {{now}}, started_at = COALESCE(started_at, {{now}}) \
          WHERE status = {{status}} AND id = (\
-           SELECT id FROM jobs WHERE status = {{status}} AND {condition} \
+           SELECT id FROM jobs WHERE status = {{status}} AND {condition}{only_client} \
            ORDER BY run_at, id LIMIT 1{lock}) \
          RETURNING id"
     );
-    let (sql, values) = bind_named(
-        backend,
-        &sql,
-        &[
-            ("owner", owner.into()),
-            ("until", lease_until.into()),
-            ("now", now.into()),
-            ("status", status.into()),
-        ],
-    );
+    let mut named: Vec<(&str, sea_orm::Value)> = vec![
+        ("owner", owner.into()),
+        ("until", lease_until.into()),
+        ("now", now.into()),
+        ("status", status.into()),
+    ];
+    if let Some(client) = client {
+        named.push(("client", client.uuid().into()));
+    }
+    let (sql, values) = bind_named(backend, &sql, &named);
     let row = conn
         .query_one(Statement::from_sql_and_values(backend, sql, values))
         .await?;

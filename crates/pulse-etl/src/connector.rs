@@ -268,9 +268,13 @@ impl SyncContext {
         checkpoint: Value,
         progress: Progress,
     ) -> Result<(), SyncError> {
+        // The page's rows are written in `tx`; its checkpoint is not.
+        crate::failpoint::hit("sync.before_checkpoint");
         tx.save_checkpoint(&checkpoint).await?;
         tx.set_progress(&progress).await?;
+        crate::failpoint::hit("sync.before_commit");
         tx.commit().await?;
+        crate::failpoint::hit("sync.after_commit");
         self.checkpoint = Some(checkpoint);
         self.broadcast(&progress);
         Ok(())

@@ -63,6 +63,29 @@ impl EngineConfig {
     }
 }
 
+impl EngineConfig {
+    /// The settings the operator configured (`[etl]`, `PULSE_ETL_*`), already validated by
+    /// `pulse-config` (which names the setting at fault).
+    pub fn from_config(etl: &pulse_config::EtlConfig) -> Self {
+        let days = |d: u32| Duration::from_secs(u64::from(d) * 24 * 3600);
+        // An unvalidated negative or huge value becomes zero, which `validate` refuses.
+        let secs = |s: f64| Duration::try_from_secs_f64(s).unwrap_or(Duration::ZERO);
+        Self {
+            lease: secs(etl.lease_seconds),
+            heartbeat: secs(etl.heartbeat_seconds),
+            poll: Duration::from_millis(u64::from(etl.poll_millis)),
+            retry: RetryPolicy {
+                base: Duration::from_secs(u64::from(etl.retry_base_seconds)),
+                max_delay: Duration::from_secs(u64::from(etl.retry_max_seconds)),
+            },
+            max_attempts: etl.max_attempts,
+            leader_lease: secs(etl.leader_lease_seconds),
+            log_retention: days(etl.log_retention_days),
+            raw_retention: days(etl.raw_retention_days),
+        }
+    }
+}
+
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
@@ -533,6 +556,13 @@ impl Engine {
     /// tenants: first a running job whose lease expired (rescued with attempt + 1, resuming from
     /// its checkpoint), then a rate-limit wait that is over, then the oldest due queued job.
     pub async fn claim(&self, owner: &str) -> Result<Option<Claim>> {
+        self.claim_for(owner, None).await
+    }
+
+    /// Like [`Engine::claim`], limited to `client`'s jobs when given: what a worker pinned to one
+    /// client (`pulse worker --client`) calls. Another client's job is never a candidate, so it
+    /// stays queued (or its expired lease unrescued) for an unpinned worker or one pinned to it.
+    pub async fn claim_for(&self, owner: &str, client: Option<ClientId>) -> Result<Option<Claim>> {
         let now = self.now();
         let until = now + TimeDelta::from_std(self.config().lease).unwrap_or(TimeDelta::MAX);
         for kind in [
@@ -541,7 +571,7 @@ impl Engine {
             ClaimKind::Due(JobStatus::Queued.as_str()),
         ] {
             let tx = self.inner.db.system().begin().await?;
-            let Some(id) = claim_job(&tx, kind, owner, now, until).await? else {
+            let Some(id) = claim_job(&tx, kind, owner, now, until, client).await? else {
                 tx.commit().await?;
                 continue;
             };
@@ -804,4 +834,58 @@ pub(crate) async fn write_log(
     .insert(conn)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configured_settings_map_to_the_engine() {
+        let defaults = EngineConfig::from_config(&pulse_config::EtlConfig::default());
+        let builtin = EngineConfig::default();
+        assert_eq!(defaults.lease, builtin.lease);
+        assert_eq!(defaults.heartbeat, builtin.heartbeat);
+        assert_eq!(defaults.poll, builtin.poll);
+        assert_eq!(defaults.retry, builtin.retry);
+        assert_eq!(defaults.max_attempts, builtin.max_attempts);
+        assert_eq!(defaults.leader_lease, builtin.leader_lease);
+        assert_eq!(defaults.log_retention, builtin.log_retention);
+        assert_eq!(defaults.raw_retention, builtin.raw_retention);
+
+        let etl = pulse_config::EtlConfig {
+            lease_seconds: 1.5,
+            heartbeat_seconds: 0.25,
+            poll_millis: 40,
+            max_attempts: 100,
+            retry_base_seconds: 2,
+            retry_max_seconds: 9,
+            leader_lease_seconds: 3.0,
+            log_retention_days: 1,
+            raw_retention_days: 2,
+            ..Default::default()
+        };
+        let c = EngineConfig::from_config(&etl);
+        assert_eq!(c.lease, Duration::from_millis(1500));
+        assert_eq!(c.heartbeat, Duration::from_millis(250));
+        assert_eq!(c.poll, Duration::from_millis(40));
+        assert_eq!(c.max_attempts, 100);
+        assert_eq!(
+            c.retry,
+            RetryPolicy {
+                base: Duration::from_secs(2),
+                max_delay: Duration::from_secs(9)
+            }
+        );
+        assert_eq!(c.leader_lease, Duration::from_secs(3));
+        assert_eq!(c.log_retention, Duration::from_secs(86_400));
+        assert_eq!(c.raw_retention, Duration::from_secs(2 * 86_400));
+        assert!(c.validate().is_ok());
+
+        let broken = EngineConfig::from_config(&pulse_config::EtlConfig {
+            lease_seconds: -1.0,
+            ..Default::default()
+        });
+        assert!(broken.validate().is_err());
+    }
 }

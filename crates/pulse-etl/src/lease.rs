@@ -96,6 +96,7 @@ impl Lease {
             tx.rollback().await.ok();
             return Err(SyncError::LeaseLost);
         }
+        crate::failpoint::hit("lease.after_fence");
         Ok(JobTx {
             tx,
             lease: self.clone(),
@@ -364,6 +365,7 @@ impl JobTx {
             now,
         )
         .await?;
+        crate::failpoint::hit("worker.succeed_before_commit");
         self.commit().await
     }
 }

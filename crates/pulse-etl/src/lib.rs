@@ -10,6 +10,9 @@
 //! - [`Scheduler`]: one leader across processes queues scheduled integrations ([`next_due`]).
 //! - [`connectors`]: the connectors that ship with Pulse (the local git connector).
 //!
+//! [`failpoint`] is a testing hook (`PULSE_FAILPOINTS`) that aborts the process at named points of
+//! the commit path; the crash tests use it.
+//!
 //! Delivery is at least once: connectors upsert by natural key and commit each page's rows with
 //! the checkpoint that covers them, so a rescued job resumes without loss or duplicates.
 
@@ -18,6 +21,7 @@ pub mod connector;
 pub mod connectors;
 pub mod engine;
 pub mod error;
+pub mod failpoint;
 pub mod ids;
 pub mod integrations;
 pub mod lease;

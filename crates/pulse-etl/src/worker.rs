@@ -4,6 +4,7 @@ use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use pulse_core::ClientId;
 use pulse_db::entity::jobs;
 use pulse_db::sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use tokio::sync::watch;
@@ -37,21 +38,34 @@ pub struct Worker {
     engine: Engine,
     registry: Arc<Registry>,
     id: String,
+    client: Option<ClientId>,
 }
 
 impl Worker {
-    /// A worker named `id` running the connectors of `registry`.
+    /// A worker named `id` running the connectors of `registry`, for every client's jobs.
     pub fn new(engine: Engine, registry: Arc<Registry>, id: impl Into<String>) -> Self {
         Self {
             engine,
             registry,
             id: id.into(),
+            client: None,
         }
+    }
+
+    /// Pins the worker to one client: it claims only that client's jobs (`None`: any client's).
+    pub fn pinned(mut self, client: Option<ClientId>) -> Self {
+        self.client = client;
+        self
     }
 
     /// Its id (the `lease_owner` of the jobs it holds).
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The client it is pinned to, if any.
+    pub fn client(&self) -> Option<ClientId> {
+        self.client
     }
 
     /// Runs until `shutdown` completes. A job running at shutdown stops at its next page and is
@@ -60,7 +74,7 @@ impl Worker {
         tokio::pin!(shutdown);
         let mut stopping = false;
         while !stopping {
-            let claim = match self.engine.claim(&self.id).await {
+            let claim = match self.engine.claim_for(&self.id, self.client).await {
                 Ok(claim) => claim,
                 Err(e) => {
                     tracing::warn!(worker = %self.id, error = %e, "claiming a job failed");
@@ -92,7 +106,7 @@ impl Worker {
     /// Claims and runs one job to the end of this attempt; `None` when nothing was runnable. Tests
     /// drain the queue with this instead of sleeping.
     pub async fn run_next(&self) -> pulse_core::Result<Option<RunOutcome>> {
-        match self.engine.claim(&self.id).await? {
+        match self.engine.claim_for(&self.id, self.client).await? {
             Some(claim) => Ok(Some(
                 self.run_claim(claim, Arc::new(RunControl::default())).await,
             )),
@@ -102,6 +116,7 @@ impl Worker {
 
     async fn run_claim(&self, claim: Claim, control: Arc<RunControl>) -> RunOutcome {
         let Claim { job, lease, .. } = claim;
+        crate::failpoint::hit("worker.after_claim");
         let result = self.sync(&job, &lease, control.clone()).await;
         let status = self.settle(&job, &lease, result, &control).await;
         if let Ok(updated) = self.engine.get(job.client, job.id).await {
@@ -208,6 +223,10 @@ impl Worker {
         control: &RunControl,
     ) -> Option<JobStatus> {
         let outcome = async {
+            if result.is_ok() {
+                // Every page and its checkpoint are committed; the success is not recorded yet.
+                crate::failpoint::hit("worker.before_succeed");
+            }
             let tx = lease.begin(&self.engine).await?;
             match result {
                 Ok(()) => {

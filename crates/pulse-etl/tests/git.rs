@@ -541,6 +541,21 @@ async fn bad_paths_fail_permanently_saying_what_to_fix(backend: Backend) {
             "the branch 'release' does not exist",
         ),
         (json!({"repo": "/x"}), "x", "rules are invalid"),
+        (
+            json!({"path": repo.display().to_string(), "page_size": 0}),
+            "repo",
+            "rules.page_size 0 is out of range",
+        ),
+        (
+            json!({"path": repo.display().to_string(), "tag_page_size": 100_000}),
+            "repo",
+            "rules.tag_page_size 100000 is out of range",
+        ),
+        (
+            json!({"path": repo.display().to_string(), "page_size": "ten"}),
+            "repo",
+            "rules are invalid",
+        ),
     ];
     for (rules, scope, message) in cases {
         let integ = git_integration(&engine, a, rules.clone()).await;

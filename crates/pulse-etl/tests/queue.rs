@@ -768,3 +768,89 @@ both_backends!(
     delete_integration,
     deleting_an_integration_removes_its_jobs_and_fences_its_worker
 );
+
+async fn pinned_workers_claim_only_their_clients_jobs(backend: Backend) {
+    let db = database(&backend).await;
+    let (engine, clock) = manual_engine(&db);
+    let a = client(&db, "a").await;
+    let b = client(&db, "b").await;
+    let ia = integration(&engine, a, &["a1", "a2", "a3"], None).await;
+    let ib = integration(&engine, b, &["b1", "b2", "b3", "b4"], None).await;
+    // B's jobs are older, so a claim without a client filter takes them first.
+    for s in ["b1", "b2", "b3", "b4"] {
+        engine.enqueue(b, NewJob::sync(ib, s)).await.unwrap();
+        clock.advance(Duration::from_secs(1));
+    }
+    for s in ["a1", "a2", "a3"] {
+        engine.enqueue(a, NewJob::sync(ia, s)).await.unwrap();
+        clock.advance(Duration::from_secs(1));
+    }
+
+    let unpinned = engine.claim("any").await.unwrap().expect("a job");
+    assert_eq!(
+        (unpinned.job.client, unpinned.job.scope.as_str()),
+        (b, "b1")
+    );
+
+    // Pinned to A: A's three jobs, oldest first, then nothing although B's jobs are queued.
+    let mut scopes = Vec::new();
+    while let Some(c) = engine.claim_for("pinned-a", Some(a)).await.unwrap() {
+        assert_eq!(c.job.client, a, "a worker pinned to A claimed {:?}", c.job);
+        scopes.push(c.job.scope);
+    }
+    assert_eq!(scopes, ["a1", "a2", "a3"]);
+    let queued_b = engine
+        .list(
+            b,
+            &JobFilter {
+                statuses: vec![JobStatus::Queued],
+                ..Default::default()
+            },
+            Page::new(Some(10), None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(queued_b.total, 3, "B's jobs stay queued for other workers");
+
+    // Every lease expires: the worker pinned to A rescues only A's jobs, never B's b1.
+    clock.advance(Duration::from_secs(4));
+    let mut rescued = Vec::new();
+    while let Some(c) = engine.claim_for("pinned-a-2", Some(a)).await.unwrap() {
+        assert_eq!(c.job.client, a);
+        assert_eq!(c.from, JobStatus::Running, "a rescue");
+        rescued.push(c.job.scope);
+    }
+    assert_eq!(rescued.len(), 3);
+    let b1 = engine.get(b, unpinned.job.id).await.unwrap();
+    assert_eq!((b1.attempt, b1.lease_owner.as_deref()), (1, Some("any")));
+
+    // A worker pinned to B takes its expired b1 over; an unpinned one claims whatever is left.
+    let pinned_b = Worker::new(
+        engine.clone(),
+        registry(Arc::new(CountingConnector::new(5, 5))),
+        "pinned-b",
+    )
+    .pinned(Some(b));
+    assert_eq!(pinned_b.client(), Some(b));
+    let out = pinned_b.run_next().await.unwrap().expect("b1 rescued");
+    assert_eq!((out.job, out.attempt), (unpinned.job.id, 2));
+    assert_eq!(out.status, Some(JobStatus::Succeeded));
+    let mut rest = Vec::new();
+    while let Some(c) = engine.claim("any-2").await.unwrap() {
+        rest.push((c.job.client, c.job.scope));
+    }
+    rest.sort();
+    let mut expected = vec![
+        (b, "b2".to_string()),
+        (b, "b3".to_string()),
+        (b, "b4".to_string()),
+    ];
+    expected.sort();
+    assert_eq!(rest, expected);
+    assert!(engine
+        .claim_for("pinned-a-3", Some(a))
+        .await
+        .unwrap()
+        .is_none());
+}
+both_backends!(pinning, pinned_workers_claim_only_their_clients_jobs);

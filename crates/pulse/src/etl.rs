@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pulse_config::Config;
+use pulse_core::ClientId;
 use pulse_db::Db;
 use pulse_etl::{Engine, EngineConfig, Registry, Scheduler, Worker};
 use tokio::sync::watch;
@@ -19,9 +20,10 @@ pub fn connectors(config: &pulse_config::Config) -> Registry {
     ))
 }
 
-/// The engine shared by this process's API, workers and scheduler.
-pub fn engine(db: &Db, keys: &pulse_auth::keys::Keys) -> Engine {
-    Engine::new(db.clone(), EngineConfig::default())
+/// The engine shared by this process's API, workers and scheduler, with the configured leases,
+/// heartbeat, poll interval, retry policy and retention (`[etl]`, `PULSE_ETL_*`).
+pub fn engine(config: &Config, db: &Db, keys: &pulse_auth::keys::Keys) -> Engine {
+    Engine::new(db.clone(), EngineConfig::from_config(&config.etl))
         .with_cipher(pulse_auth::crypto::Cipher::new(&keys.encryption_key))
 }
 
@@ -42,9 +44,15 @@ fn stopped(rx: &watch::Receiver<bool>) -> impl std::future::Future<Output = ()> 
 }
 
 impl Background {
-    /// Starts `workers` workers (ids unique across processes), the scheduler (it acts only while
-    /// it leads) and the hourly retention purge.
-    pub fn start(engine: &Engine, registry: Arc<Registry>, workers: usize) -> Self {
+    /// Starts `workers` workers (ids unique across processes; pinned to `client` when given, so
+    /// they claim only its jobs), the scheduler (it acts only while it leads, and queues every
+    /// client's schedules) and the hourly retention purge.
+    pub fn start(
+        engine: &Engine,
+        registry: Arc<Registry>,
+        workers: usize,
+        client: Option<ClientId>,
+    ) -> Self {
         let (stop, rx) = watch::channel(false);
         let process = format!(
             "{}-{}",
@@ -53,7 +61,8 @@ impl Background {
         );
         let mut tasks = JoinSet::new();
         for i in 0..workers {
-            let worker = Worker::new(engine.clone(), registry.clone(), format!("{process}-w{i}"));
+            let worker = Worker::new(engine.clone(), registry.clone(), format!("{process}-w{i}"))
+                .pinned(client);
             let shutdown = stopped(&rx);
             tasks.spawn(async move { worker.run(shutdown).await });
         }
@@ -78,7 +87,12 @@ impl Background {
                 }
             }
         });
-        tracing::info!(workers, "job workers and scheduler started");
+        match client {
+            Some(client) => {
+                tracing::info!(workers, %client, "job workers (pinned to one client) and scheduler started")
+            }
+            None => tracing::info!(workers, "job workers and scheduler started"),
+        }
         Self { stop, tasks }
     }
 
@@ -91,13 +105,26 @@ impl Background {
     }
 }
 
-/// Warns when a pinned process (`CLIENT_NAME`) runs workers: claiming is not filtered by client
-/// yet, so they run every client's jobs (each in its own tenant transaction).
-pub fn warn_unpinned_workers(config: &Config, workers: usize) {
-    if workers > 0 {
-        if let Some(name) = &config.bootstrap.client_name {
-            tracing::warn!(client = %name,
-                "job workers are not pinned to the client: they run jobs of every client in this database");
-        }
+/// The client a `--client` / `CLIENT_NAME` name pins workers to. Unlike `serve`'s bootstrap, a
+/// worker never creates the client: an unknown name is an error, so a typo cannot leave a worker
+/// waiting for jobs that will never come.
+pub async fn resolve_pinned_client(db: &Db, name: &str) -> anyhow::Result<ClientId> {
+    let name = name.trim();
+    if name.is_empty() {
+        anyhow::bail!(
+            "the client to pin workers to is empty: name it with --client or CLIENT_NAME"
+        );
     }
+    let client = pulse_db::repo::clients::find_by_name(db.system(), name)
+        .await?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "no client named '{name}' to pin the workers to (see `pulse client list`; create \
+                 it with `pulse client create`)"
+            )
+        })?;
+    if !client.active {
+        tracing::warn!(client = %name, "the pinned client is deactivated; its jobs still run");
+    }
+    Ok(ClientId::from_uuid(client.id))
 }

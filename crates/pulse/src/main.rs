@@ -30,7 +30,8 @@ enum Command {
     /// Run job workers and the scheduler without the API (`etl.workers` workers, at least one);
     /// `/health` and `/metrics` answer on `etl.worker_port`.
     Worker {
-        /// Pin the workers to one client (not supported yet: refused).
+        /// Pin the workers to one existing client, by name (also CLIENT_NAME): they run only its
+        /// jobs.
         #[arg(long)]
         client: Option<String>,
     },
@@ -94,7 +95,21 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    // A testing hook (crash tests): PULSE_FAILPOINTS aborts the process at named points.
+    let failpoints = match pulse_etl::failpoint::install_from_env() {
+        Ok(armed) => armed,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     runtime::init_logging(&config);
+    if !failpoints.is_empty() {
+        tracing::warn!(
+            ?failpoints,
+            "failpoints are armed: this process will abort on purpose"
+        );
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -103,7 +103,7 @@ async fn serve_with(
     } else {
         crate::admin::bootstrap_admin(&config, &db, &hasher, pinned).await?;
     }
-    let engine = crate::etl::engine(&db, &keys);
+    let engine = crate::etl::engine(&config, &db, &keys);
     let registry = std::sync::Arc::new(crate::etl::connectors(&config));
     let state = pulse_api::AppState::with_etl(
         config.clone(),
@@ -113,8 +113,8 @@ async fn serve_with(
         engine.clone(),
         registry.clone(),
     )?;
-    crate::etl::warn_unpinned_workers(&config, config.etl.workers);
-    let background = crate::etl::Background::start(&engine, registry, config.etl.workers);
+    // A process pinned to one client (CLIENT_NAME) runs only that client's jobs.
+    let background = crate::etl::Background::start(&engine, registry, config.etl.workers, pinned);
     let addr = format!("{}:{}", config.server.host, config.server.port);
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
@@ -132,23 +132,23 @@ async fn serve_with(
 
 /// `pulse worker`: job workers and the scheduler without the API, with `/health` and `/metrics`
 /// on `etl.worker_port`.
+/// `--client NAME` (or `CLIENT_NAME`) pins the workers to that existing client.
 pub async fn worker(config: Config, client: Option<String>) -> anyhow::Result<()> {
-    if client.is_some() {
-        anyhow::bail!(
-            "pinning workers to one client (--client) is not supported yet: workers claim jobs of every client"
-        );
-    }
     let db = connect(&config).await?;
     migration::ensure_current(db.system()).await?;
     db.prepare().await?;
+    let pinned = match client.or_else(|| config.bootstrap.client_name.clone()) {
+        Some(name) => Some(crate::etl::resolve_pinned_client(&db, &name).await?),
+        None => None,
+    };
     let keys = pulse_auth::keys::load(&config)?;
-    let engine = crate::etl::engine(&db, &keys);
+    let engine = crate::etl::engine(&config, &db, &keys);
     let workers = config.etl.workers.max(1);
-    crate::etl::warn_unpinned_workers(&config, workers);
     let background = crate::etl::Background::start(
         &engine,
         std::sync::Arc::new(crate::etl::connectors(&config)),
         workers,
+        pinned,
     );
     let addr = format!("{}:{}", config.server.host, config.etl.worker_port);
     let listener = tokio::net::TcpListener::bind(&addr)

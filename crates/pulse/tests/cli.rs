@@ -421,6 +421,58 @@ fn bad_environment_values_name_the_setting() {
             &["ADMIN_PASSWORD", "together with ADMIN_EMAIL"],
         ),
         (&[("PULSE_LOG_FORMAT", "xml")], &["PULSE_LOG_FORMAT"]),
+        // The job engine's timings: a heartbeat slower than half the lease would let another
+        // worker take a live worker's job over.
+        (
+            &[("PULSE_ETL_HEARTBEAT_SECONDS", "20")],
+            &[
+                "PULSE_ETL_HEARTBEAT_SECONDS",
+                "at most half the lease",
+                "30",
+            ],
+        ),
+        (
+            &[
+                ("PULSE_ETL_LEASE_SECONDS", "2"),
+                ("PULSE_ETL_HEARTBEAT_SECONDS", "1.5"),
+            ],
+            &["PULSE_ETL_HEARTBEAT_SECONDS", "at most half the lease"],
+        ),
+        (
+            &[("PULSE_ETL_LEASE_SECONDS", "soon")],
+            &[
+                "PULSE_ETL_LEASE_SECONDS",
+                "'soon'",
+                "not a non-negative number",
+            ],
+        ),
+        (
+            &[("PULSE_ETL_LEASE_SECONDS", "0")],
+            &["PULSE_ETL_LEASE_SECONDS", "between 1 and 3600"],
+        ),
+        (
+            &[("PULSE_ETL_POLL_MILLIS", "0")],
+            &["PULSE_ETL_POLL_MILLIS", "between 10 and 600000"],
+        ),
+        (
+            &[("PULSE_ETL_MAX_ATTEMPTS", "0")],
+            &["PULSE_ETL_MAX_ATTEMPTS", "between 1 and 10000"],
+        ),
+        (
+            &[
+                ("PULSE_ETL_RETRY_BASE_SECONDS", "600"),
+                ("PULSE_ETL_RETRY_MAX_SECONDS", "60"),
+            ],
+            &["PULSE_ETL_RETRY_MAX_SECONDS", "at least the base"],
+        ),
+        (
+            &[("PULSE_ETL_LEADER_LEASE_SECONDS", "-1")],
+            &["PULSE_ETL_LEADER_LEASE_SECONDS"],
+        ),
+        (
+            &[("PULSE_ETL_LOG_RETENTION_DAYS", "0")],
+            &["PULSE_ETL_LOG_RETENTION_DAYS", "between 1 and 3650"],
+        ),
     ];
     for (extra, words) in cases {
         let stderr = config_error(extra, None, &[]);
@@ -479,6 +531,19 @@ fn bad_configuration_files_name_the_file_and_the_key() {
         stderr.to_ascii_lowercase().contains("jwt_algorithm"),
         "{stderr}"
     );
+
+    // Engine settings in the file: unknown keys and a heartbeat too slow for the lease.
+    let stderr = config_error(&[], Some(("pulse.toml", "[etl]\nlease_secs = 10\n")), &[]);
+    assert_mentions(&stderr, &["pulse.toml", "unknown field `lease_secs`"]);
+    let stderr = config_error(
+        &[],
+        Some((
+            "pulse.toml",
+            "[etl]\nlease_seconds = 4\nheartbeat_seconds = 2.5\n",
+        )),
+        &[],
+    );
+    assert_mentions(&stderr, &["PULSE_ETL_HEARTBEAT_SECONDS", "half the lease"]);
 
     // A file named explicitly must exist.
     let stderr = config_error(&[], None, &["--config", "missing.toml"]);
@@ -1017,4 +1082,43 @@ fn cli_validation_errors_say_what_is_wrong() {
         err.contains("name") && err.contains("1 to 200 characters"),
         "{err}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workers
+// ---------------------------------------------------------------------------------------------
+
+/// `pulse worker --client` / `CLIENT_NAME` pins the workers to an existing client; a name that
+/// matches none stops the worker at once instead of leaving it waiting for jobs that never come.
+#[test]
+fn worker_refuses_an_unknown_client() {
+    let sandbox = Sandbox::sqlite();
+    sandbox.ok(&["migrate", "up"]);
+    sandbox.ok(&["client", "create", "Acme"]);
+    let err = sandbox.fails(&["worker", "--client", "Acme Corp"], 1);
+    assert!(err.contains("no client named 'Acme Corp'"), "{err}");
+    assert!(err.contains("pulse client list"), "{err}");
+    let out = sandbox.run_with(&["worker"], &[("CLIENT_NAME", "Nobody")], None);
+    let err = fails(&out, &["worker"], 1);
+    assert!(err.contains("no client named 'Nobody'"), "{err}");
+}
+
+/// The failpoint hook refuses what it does not know, so a typo in a crash test fails loudly.
+#[test]
+fn invalid_failpoints_are_refused() {
+    let sandbox = Sandbox::sqlite();
+    for (spec, words) in [
+        (
+            "sync.before_checkpiont=abort",
+            "unknown failpoint 'sync.before_checkpiont'",
+        ),
+        ("sync.before_checkpoint=panic", "the only action is abort"),
+    ] {
+        let out = sandbox.run_with(&["migrate", "status"], &[("PULSE_FAILPOINTS", spec)], None);
+        let err = fails(&out, &["migrate", "status"], 2);
+        assert!(
+            err.contains("invalid PULSE_FAILPOINTS") && err.contains(words),
+            "{err}"
+        );
+    }
 }

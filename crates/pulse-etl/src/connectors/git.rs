@@ -8,7 +8,9 @@
 //! regular expression a tag name must match to count as a deployment (default
 //! [`DEFAULT_TAG_PATTERN`]); `environment` of those deployments (default `production`);
 //! `is_production` (default: the environment name contains `prod`); `branch` to follow (default
-//! the repository's `HEAD`). The operator may confine paths to a directory
+//! the repository's `HEAD`); `page_size`, commits per transaction (default 500), and
+//! `tag_page_size`, deployment tags per transaction (default 50), each 1 to
+//! [`MAX_PAGE_SIZE`]. The operator may confine paths to a directory
 //! ([`GitSettings::allowed_root`]); a tenant cannot widen it.
 //!
 //! # Stages
@@ -69,6 +71,8 @@ pub const DEFAULT_ENVIRONMENT: &str = "production";
 pub const COMMITS: &str = "commits";
 /// Raw record endpoint of tags.
 pub const TAGS: &str = "tags";
+/// The largest `page_size` / `tag_page_size` an integration may ask for.
+pub const MAX_PAGE_SIZE: usize = 10_000;
 
 /// What the operator decides for every git integration.
 #[derive(Debug, Clone, Default)]
@@ -98,6 +102,12 @@ pub struct GitRules {
     /// The branch whose history is synced (default: `HEAD`).
     #[serde(default)]
     pub branch: Option<String>,
+    /// Commits written per transaction (default: the connector's, 500).
+    #[serde(default)]
+    pub page_size: Option<usize>,
+    /// Deployment tags written per transaction (default: the connector's, 50).
+    #[serde(default)]
+    pub tag_page_size: Option<usize>,
 }
 
 /// Reads a local git repository; see the [module documentation](self).
@@ -117,6 +127,8 @@ struct Resolved {
     environment: String,
     is_production: bool,
     branch: Option<String>,
+    page_size: usize,
+    tag_page_size: usize,
 }
 
 impl GitConnector {
@@ -146,7 +158,7 @@ impl GitConnector {
         let rules: GitRules = serde_json::from_value(rules).map_err(|e| {
             SyncError::Permanent(format!(
                 "the git integration's rules are invalid ({e}); expected path, and optionally \
-                 tag_pattern, environment, is_production, branch"
+                 tag_pattern, environment, is_production, branch, page_size, tag_page_size"
             ))
         })?;
         let path = check_path(&rules.path, self.settings.allowed_root.as_deref())?;
@@ -164,6 +176,16 @@ impl GitConnector {
         let is_production = rules
             .is_production
             .unwrap_or_else(|| environment.to_lowercase().contains("prod"));
+        let size = |field: &str, value: Option<usize>, default: usize| match value {
+            None => Ok(default),
+            Some(n) if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(n),
+            Some(n) => Err(SyncError::Permanent(format!(
+                "rules.{field} {n} is out of range: give 1 to {MAX_PAGE_SIZE}, or leave it out \
+                 for the default ({default})"
+            ))),
+        };
+        let page_size = size("page_size", rules.page_size, self.page_size)?;
+        let tag_page_size = size("tag_page_size", rules.tag_page_size, self.tag_page_size)?;
         Ok(Resolved {
             scope: scope_name(&path),
             path,
@@ -174,6 +196,8 @@ impl GitConnector {
                 .branch
                 .map(|b| b.trim().to_string())
                 .filter(|b| !b.is_empty()),
+            page_size,
+            tag_page_size,
         })
     }
 
@@ -682,6 +706,10 @@ pub struct GitCheckpoint {
     /// How many of those new commits (oldest first) are stored.
     #[serde(default)]
     pub written: u64,
+    /// How many deployment tags this run has stored so far (so a resumed run's progress counts
+    /// them as done).
+    #[serde(default)]
+    pub tags_written: u64,
     /// Deployment tags stored: name → `"<commit sha> <previous tag>"`, so a tag is written again
     /// only when it moved or its predecessor changed.
     #[serde(default)]
@@ -799,7 +827,9 @@ impl Connector for GitConnector {
                     "tag_pattern": {"type": "string", "default": DEFAULT_TAG_PATTERN, "description": "Tags matching this regular expression count as deployments"},
                     "environment": {"type": "string", "default": DEFAULT_ENVIRONMENT, "description": "Environment of tag deployments"},
                     "is_production": {"type": "boolean", "description": "Default: the environment contains 'prod'"},
-                    "branch": {"type": "string", "description": "Branch to follow; default HEAD"}
+                    "branch": {"type": "string", "description": "Branch to follow; default HEAD"},
+                    "page_size": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": 500, "description": "Commits written per transaction"},
+                    "tag_page_size": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": 50, "description": "Deployment tags written per transaction"}
                 }
             }),
             scope_label: "repository".into(),
@@ -851,6 +881,7 @@ impl Connector for GitConnector {
                 let mut s = parse_checkpoint(ctx.previous_checkpoint()).unwrap_or_default();
                 s.target = current.as_ref().map(|(id, _)| id.to_string());
                 s.written = 0;
+                s.tags_written = 0;
                 s
             }
         };
@@ -875,6 +906,7 @@ impl Connector for GitConnector {
         if state.target.as_deref().and_then(oid) != target {
             state.target = target.map(|t| t.to_string());
             state.written = 0;
+            state.tags_written = 0;
         }
         let skip = usize::try_from(state.written)
             .unwrap_or(usize::MAX)
@@ -889,8 +921,9 @@ impl Connector for GitConnector {
                 todo.push((tag.clone(), previous));
             }
         }
-        let total = new_commits.len() as u64 + todo.len() as u64;
-        let mut done = skip as u64;
+        // Tags an earlier attempt of this job stored are done already (they are not in `todo`).
+        let total = new_commits.len() as u64 + state.tags_written + todo.len() as u64;
+        let mut done = skip as u64 + state.tags_written;
         let progress = |phase: &str, done: u64, current: Option<String>| Progress {
             phase: phase.into(),
             done,
@@ -944,7 +977,7 @@ impl Connector for GitConnector {
         let mut next = skip;
         while next < new_commits.len() {
             ctx.check()?;
-            let end = (next + self.page_size).min(new_commits.len());
+            let end = (next + cfg.page_size).min(new_commits.len());
             let page = new_commits[next..end].to_vec();
             let raw: Vec<RawRecord> = repo
                 .with(move |r| {
@@ -956,6 +989,7 @@ impl Connector for GitConnector {
             let models = extract_convert(&GitExtract, &convert, &raw)?;
             let tx = ctx.begin().await?;
             tx.upsert_raw(integration, &scope, &raw).await?;
+            crate::failpoint::hit("git.after_raw_records");
             load(&tx, repository_id, &people, models).await?;
             state.written = end as u64;
             done = end as u64;
@@ -969,7 +1003,7 @@ impl Connector for GitConnector {
         }
 
         // Deployment tags, with the commits each shipped.
-        for chunk in todo.chunks(self.tag_page_size) {
+        for chunk in todo.chunks(cfg.tag_page_size) {
             ctx.check()?;
             let ranges_of = chunk.to_vec();
             let ranges: Vec<Vec<ObjectId>> = repo
@@ -1028,6 +1062,7 @@ impl Connector for GitConnector {
             }
             let models = extract_convert(&GitExtract, &convert, &raw)?;
             tx.upsert_raw(integration, &scope, &raw).await?;
+            crate::failpoint::hit("git.after_raw_records");
             load(&tx, repository_id, &people, models).await?;
             for (tag, prev) in chunk {
                 state.tags.insert(
@@ -1035,6 +1070,7 @@ impl Connector for GitConnector {
                     tag_entry(&tag.target, prev.as_ref().map(|p| p.name.as_str())),
                 );
             }
+            state.tags_written += chunk.len() as u64;
             done += chunk.len() as u64;
             ctx.commit(
                 tx,
@@ -1049,6 +1085,7 @@ impl Connector for GitConnector {
         state.tags.retain(|name, _| names.contains(name.as_str()));
         state.head = state.target.clone();
         state.written = 0;
+        state.tags_written = 0;
         let tx = ctx.begin().await?;
         ctx.commit(
             tx,
