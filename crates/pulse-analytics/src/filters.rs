@@ -19,12 +19,18 @@ pub const DEFAULT_YEAR: u16 = 2024;
 pub const MAX_RANGE_DAYS: i64 = 3 * 366;
 /// Default range length (days) when `from` is not given.
 pub const DEFAULT_RANGE_DAYS: i64 = 30;
-/// How far before the range deployments, changes and incidents are loaded, so that a change
-/// merged shortly before the range still finds its deployment and an incident its cause.
-pub const LOOKBACK_DAYS: i64 = 90;
-/// How far after the range deployments are loaded, so that a change merged in the range but
-/// deployed after it is not reported as never deployed.
-pub const LOOKAHEAD_DAYS: i64 = 90;
+/// How far before the range changes and incidents are loaded, so that a change merged shortly
+/// before the range still finds its deployment and an incident its cause: the formulas' context
+/// bound ([`pulse_metrics::dora::CONTEXT_DAYS`]).
+pub const LOOKBACK_DAYS: i64 = pulse_metrics::dora::CONTEXT_DAYS;
+/// How far before the range deployments are loaded: an incident created up to the context bound
+/// before a deployment of the range (the deployment may be its fix) is charged to a deployment
+/// up to the bound before it.
+pub const DEPLOYMENT_LOOKBACK_DAYS: i64 = 2 * pulse_metrics::dora::CONTEXT_DAYS;
+/// How far after the range deployments and incidents are loaded, so that a change merged in the
+/// range but deployed after it is not reported as never deployed, and a deployment of the range
+/// is charged with the incidents that follow it.
+pub const LOOKAHEAD_DAYS: i64 = pulse_metrics::dora::CONTEXT_DAYS;
 
 /// Bucket size of the series.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]

@@ -6,9 +6,9 @@
 //! input records with the pure functions of [`convert`], runs the formulas and returns a
 //! serialisable report.
 //!
-//! The service functions are the seam for a later aggregate-backed implementation: their
-//! signatures take only the transaction and the filters, so a version that reads per-day
-//! aggregates instead of raw rows can replace the bodies without touching the API.
+//! The DORA, pull-request and executive reports are answered from incrementally maintained
+//! aggregates ([`rollup`]) when they are current and the filters select one dimension; the raw
+//! computation stays as the reference ([`Source::Raw`]) and the fallback.
 #![forbid(unsafe_code)]
 
 pub mod convert;
@@ -17,9 +17,11 @@ pub mod data;
 pub mod filters;
 mod load;
 pub mod reports;
+pub mod rollup;
 
 pub use filters::{AppliedFilters, Filters, Granularity, MetricsParams};
 pub use reports::{
-    dora, executive, flow, portfolio, pull_requests, sprints, DoraMetrics, ExecutiveReport,
-    FlowMetrics, PortfolioReport, PullRequestMetrics, SprintMetrics,
+    dora, dora_from, executive, executive_from, flow, portfolio, pull_requests, pull_requests_from,
+    sprints, DoraMetrics, ExecutiveReport, FlowMetrics, PortfolioReport, PullRequestMetrics,
+    Source, SprintMetrics,
 };

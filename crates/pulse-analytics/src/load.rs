@@ -17,13 +17,13 @@ use pulse_metrics::sprints::{Sprint, SprintIssue};
 use uuid::Uuid;
 
 use crate::convert;
-use crate::filters::{Filters, LOOKAHEAD_DAYS, LOOKBACK_DAYS};
+use crate::filters::{Filters, DEPLOYMENT_LOOKBACK_DAYS, LOOKAHEAD_DAYS, LOOKBACK_DAYS};
 
-/// Deployments that finished between the lookback before the range and the lookahead after it
-/// (any environment and status; the formulas select), with their repositories.
+/// Deployments that finished between the deployment lookback before the range and the lookahead
+/// after it (any environment and status; the formulas select), with their repositories.
 pub async fn deployments(tx: &TenantTx, f: &Filters) -> Result<Vec<Deployment>> {
     let filter = deployments::DeploymentFilter {
-        scope: f.scope(LOOKBACK_DAYS, LOOKAHEAD_DAYS),
+        scope: f.scope(DEPLOYMENT_LOOKBACK_DAYS, LOOKAHEAD_DAYS),
         ..Default::default()
     };
     let rows = deployments::all(tx, &filter).await?;
@@ -69,10 +69,11 @@ pub async fn changes(tx: &TenantTx, f: &Filters) -> Result<Vec<Change>> {
         .collect())
 }
 
-/// Incident rows created from the lookback before the range to its end.
+/// Incident rows created from the lookback before the range to the lookahead after it (an
+/// incident after the range may be charged to a deployment of the range).
 pub async fn incident_rows(tx: &TenantTx, f: &Filters) -> Result<Vec<incident_rows::Model>> {
     let filter = incidents::IncidentFilter {
-        scope: f.scope(LOOKBACK_DAYS, 0),
+        scope: f.scope(LOOKBACK_DAYS, LOOKAHEAD_DAYS),
         open: None,
     };
     let mut rows = incidents::all(tx, &filter).await?;
@@ -80,7 +81,7 @@ pub async fn incident_rows(tx: &TenantTx, f: &Filters) -> Result<Vec<incident_ro
     Ok(rows)
 }
 
-/// Incidents created from the lookback before the range to its end.
+/// Incidents created from the lookback before the range to the lookahead after it.
 pub async fn incidents(tx: &TenantTx, f: &Filters) -> Result<Vec<Incident>> {
     Ok(incident_rows(tx, f)
         .await?

@@ -23,6 +23,16 @@ use uuid::Uuid;
 
 use crate::filters::{AppliedFilters, Filters};
 use crate::load;
+use crate::rollup;
+
+/// Which computation answers a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The maintained aggregates when they can answer (current, one dimension), else raw rows.
+    Aggregates,
+    /// Always the raw rows: the reference the aggregates are tested against.
+    Raw,
+}
 
 /// DORA metrics of a range with their benchmark tiers.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -60,7 +70,16 @@ async fn dora_input(tx: &TenantTx, f: &Filters) -> Result<DoraInput> {
     })
 }
 
-async fn dora_report(tx: &TenantTx, f: &Filters) -> Result<DoraReport> {
+async fn dora_report(tx: &TenantTx, f: &Filters, source: Source) -> Result<DoraReport> {
+    if source == Source::Aggregates {
+        if let Some(dim) = rollup::serving(tx, f).await? {
+            let spec = f.spec();
+            let (start, end) = (spec.range_start(), spec.range_end());
+            let facts =
+                rollup::read::dora_facts(tx, dim, start.timestamp(), end.timestamp()).await?;
+            return Ok(rollup::report::dora(&facts, &spec));
+        }
+    }
     let input = dora_input(tx, f).await?;
     Ok(dora::dora_report(
         &input,
@@ -71,8 +90,13 @@ async fn dora_report(tx: &TenantTx, f: &Filters) -> Result<DoraReport> {
 
 /// `GET /metrics/dora`.
 pub async fn dora(tx: &TenantTx, f: &Filters) -> Result<DoraMetrics> {
+    dora_from(tx, f, Source::Aggregates).await
+}
+
+/// [`dora`] from the given source.
+pub async fn dora_from(tx: &TenantTx, f: &Filters, source: Source) -> Result<DoraMetrics> {
     f.check_scope(tx).await?;
-    let report = dora_report(tx, f).await?;
+    let report = dora_report(tx, f, source).await?;
     Ok(DoraMetrics {
         filters: f.applied(),
         tiers: classify_dora(&report, f.year),
@@ -97,7 +121,26 @@ pub struct PullRequestMetrics {
 
 /// `GET /metrics/pull-requests`.
 pub async fn pull_requests(tx: &TenantTx, f: &Filters) -> Result<PullRequestMetrics> {
+    pull_requests_from(tx, f, Source::Aggregates).await
+}
+
+/// [`pull_requests`] from the given source.
+pub async fn pull_requests_from(
+    tx: &TenantTx,
+    f: &Filters,
+    source: Source,
+) -> Result<PullRequestMetrics> {
     f.check_scope(tx).await?;
+    if source == Source::Aggregates {
+        if let Some(dim) = rollup::serving(tx, f).await? {
+            let spec = f.spec();
+            let facts = rollup::read::facts_of(tx, dim, &spec).await?;
+            return Ok(PullRequestMetrics {
+                filters: f.applied(),
+                report: rollup::report::pull_requests(&facts, &spec),
+            });
+        }
+    }
     let rows = load::merged_pull_requests(tx, f, 0).await?;
     let deployments = load::deployments(tx, f).await?;
     let changes: Vec<_> = rows.iter().filter_map(crate::convert::change).collect();
@@ -516,7 +559,7 @@ pub struct Comparison {
 }
 
 impl Comparison {
-    fn of(current: Option<f64>, previous: Option<f64>) -> Self {
+    pub(crate) fn of(current: Option<f64>, previous: Option<f64>) -> Self {
         Self {
             current,
             previous,
@@ -594,7 +637,7 @@ pub struct ExecutiveReport {
 /// How many movers are listed.
 pub const MOVERS: usize = 5;
 
-fn movers(now: &[PortfolioRow], before: &[PortfolioRow]) -> Vec<Mover> {
+pub(crate) fn movers(now: &[PortfolioRow], before: &[PortfolioRow]) -> Vec<Mover> {
     let previous: HashMap<Uuid, &PortfolioRow> = before.iter().map(|r| (r.id, r)).collect();
     let count = |n: usize| Some(n as f64);
     let mut out: Vec<Mover> = now
@@ -645,10 +688,38 @@ fn recovery_median(r: &DoraReport) -> Option<f64> {
 
 /// `GET /metrics/executive`.
 pub async fn executive(tx: &TenantTx, f: &Filters) -> Result<ExecutiveReport> {
+    executive_from(tx, f, Source::Aggregates).await
+}
+
+/// [`executive`] from the given source. From aggregates, the team and project movers need the
+/// unfiltered view (with a filter they are computed from raw rows).
+pub async fn executive_from(tx: &TenantTx, f: &Filters, source: Source) -> Result<ExecutiveReport> {
     f.check_scope(tx).await?;
     let prev = f.previous();
-    let now = dora_report(tx, f).await?;
-    let before = dora_report(tx, &prev).await?;
+    let cells = match source {
+        Source::Aggregates => rollup::serving(tx, f).await?,
+        Source::Raw => None,
+    };
+    let (now, before) = match cells {
+        Some(dim) => {
+            let (spec, prev_spec) = (f.spec(), prev.spec());
+            let facts = rollup::read::dora_facts(
+                tx,
+                dim,
+                prev_spec.range_start().timestamp(),
+                spec.range_end().timestamp(),
+            )
+            .await?;
+            (
+                rollup::report::dora(&facts, &spec),
+                rollup::report::dora(&facts, &prev_spec),
+            )
+        }
+        None => (
+            dora_report(tx, f, Source::Raw).await?,
+            dora_report(tx, &prev, Source::Raw).await?,
+        ),
+    };
     let tiers = classify_dora(&now, f.year);
     let previous_tiers = classify_dora(&before, f.year);
     let tier = |t: Option<DoraTiers>,
@@ -683,21 +754,32 @@ pub async fn executive(tx: &TenantTx, f: &Filters) -> Result<ExecutiveReport> {
             t.recovery_time
         }),
     };
-    let sprints_now = sprint_metrics(tx, f).await?;
-    let sprints_before = sprint_metrics(tx, &prev).await?;
-    let (teams_now, projects_now) = portfolio_rows(tx, f).await?;
-    let (teams_before, projects_before) = portfolio_rows(tx, &prev).await?;
+    let delivery_predictability = match cells {
+        Some(dim) => rollup::executive::predictability(tx, dim, f, &prev).await?,
+        None => Comparison::of(
+            sprint_metrics(tx, f).await?.planning_accuracy_issues,
+            sprint_metrics(tx, &prev).await?.planning_accuracy_issues,
+        ),
+    };
+    let (teams_moved, projects_moved) = match cells {
+        Some(rollup::Dim::CLIENT) => rollup::executive::movers(tx, f, &prev).await?,
+        _ => {
+            let (teams_now, projects_now) = portfolio_rows(tx, f).await?;
+            let (teams_before, projects_before) = portfolio_rows(tx, &prev).await?;
+            (
+                movers(&teams_now, &teams_before),
+                movers(&projects_now, &projects_before),
+            )
+        }
+    };
     Ok(ExecutiveReport {
         filters: f.applied(),
         previous_from: prev.from,
         previous_to: prev.to,
         dora,
-        delivery_predictability: Comparison::of(
-            sprints_now.planning_accuracy_issues,
-            sprints_before.planning_accuracy_issues,
-        ),
-        teams_moved: movers(&teams_now, &teams_before),
-        projects_moved: movers(&projects_now, &projects_before),
+        delivery_predictability,
+        teams_moved,
+        projects_moved,
     })
 }
 

@@ -73,6 +73,11 @@ impl MetricsQuery {
 }
 
 async fn read(state: &AppState, ctx: &AuthContext) -> Result<TenantTx> {
+    // Bring the metric aggregates up to date first. Should that fail, the reports answer from raw
+    // rows (the pending markers stay), so the failure is logged rather than returned.
+    if let Err(e) = pulse_analytics::rollup::refresh_pending(state.db(), ctx.client).await {
+        tracing::error!(error = %e, "refreshing the metric aggregates failed; reports use raw rows");
+    }
     state.db().tenant_read(ctx.client).await
 }
 

@@ -14,6 +14,7 @@ pub mod links;
 pub mod login_failures;
 pub mod people;
 pub mod pull_requests;
+pub mod rollups;
 pub mod scope;
 pub mod sessions;
 pub mod settings;

@@ -1,7 +1,7 @@
 //! Normalising deployments, linking changes to deployments and attributing
 //! incidents to deployments.
 
-use super::model::{AttributionRule, Change, Deployment, DeploymentStatus, Incident};
+use super::model::{context, AttributionRule, Change, Deployment, DeploymentStatus, Incident};
 use crate::Timestamp;
 use chrono::TimeDelta;
 use std::collections::HashMap;
@@ -145,11 +145,13 @@ pub(crate) fn finish(d: &Deployment) -> Timestamp {
 /// A change whose `deployed_by` is already set keeps it (the storage layer may
 /// know better, e.g. from commit reachability). Every other merged change is
 /// assigned to the **earliest successful production deployment of its
-/// repository that finished at or after the change's merge time**. Because the
+/// repository that finished at or after the change's merge time**, provided it
+/// finished at most [`super::CONTEXT_DAYS`] after the merge. Because the
 /// merge time is that of the merge (or squash) commit, squash-merged pull
 /// requests link like any other. Unlike Apache DevLake, the *first* deployment
-/// of a repository is credited with every change merged before it. Changes
-/// with no such deployment keep `deployed_by = None` (merged, never deployed).
+/// of a repository is credited with every change merged before it (within the
+/// bound). Changes with no such deployment keep `deployed_by = None` (merged,
+/// never deployed).
 pub fn link_changes_to_deployments(deployments: &[Deployment], changes: &[Change]) -> Vec<Change> {
     let set = DeploymentSet::new(deployments);
     changes
@@ -159,7 +161,10 @@ pub fn link_changes_to_deployments(deployments: &[Deployment], changes: &[Change
             if linked.deployed_by.is_none() {
                 linked.deployed_by = c
                     .merged_at
-                    .and_then(|m| set.first_after(&c.repo, m, true))
+                    .and_then(|m| {
+                        set.first_after(&c.repo, m, true)
+                            .filter(|d| finish(d) - m <= context())
+                    })
                     .map(|d| d.id.clone());
             }
             linked
@@ -170,10 +175,13 @@ pub fn link_changes_to_deployments(deployments: &[Deployment], changes: &[Change
 /// Charges each incident to the deployment that caused it, setting
 /// [`Incident::caused_by`] (any previous value is replaced):
 ///
-/// 1. the incident's `explicit_deployment` if present;
+/// 1. when the incident has an `explicit_deployment`: that deployment, if it is
+///    among `deployments` and finished at most [`super::CONTEXT_DAYS`] before
+///    or after the incident was created, else `None` (an explicit link is never
+///    replaced by a guess);
 /// 2. otherwise the **latest successful production deployment that finished
-///    strictly before the incident was created**, provided that, when
-///    `rule.window` is set, it finished no more than `window` before creation;
+///    strictly before the incident was created**, provided it finished no more
+///    than `rule.window` (capped to [`super::CONTEXT_DAYS`]) before creation;
 /// 3. otherwise `None` (for example an incident before any deployment).
 pub fn attribute_incidents(
     deployments: &[Deployment],
@@ -181,18 +189,26 @@ pub fn attribute_incidents(
     rule: &AttributionRule,
 ) -> Vec<Incident> {
     let set = DeploymentSet::new(deployments);
-    let window = rule
-        .window
-        .map(|w| TimeDelta::from_std(w).unwrap_or(TimeDelta::MAX));
+    let window = rule.window.map_or(context(), |w| {
+        TimeDelta::from_std(w)
+            .unwrap_or(TimeDelta::MAX)
+            .min(context())
+    });
     incidents
         .iter()
         .map(|incident| {
             let mut attributed = incident.clone();
-            attributed.caused_by = incident.explicit_deployment.clone().or_else(|| {
-                set.latest_before(incident.created_at)
-                    .filter(|d| window.is_none_or(|w| incident.created_at - finish(d) <= w))
-                    .map(|d| d.id.clone())
-            });
+            let at = incident.created_at;
+            attributed.caused_by = match &incident.explicit_deployment {
+                Some(id) => set
+                    .get(id)
+                    .filter(|d| (finish(d) - at).abs() <= context())
+                    .map(|d| d.id.clone()),
+                None => set
+                    .latest_before(at)
+                    .filter(|d| at - finish(d) <= window)
+                    .map(|d| d.id.clone()),
+            };
             attributed
         })
         .collect()

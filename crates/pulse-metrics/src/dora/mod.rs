@@ -34,8 +34,12 @@ pub use frequency::{deployment_frequency, DeploymentFrequency, FrequencyBucket};
 pub use lead_time::{lead_time_for_changes, LeadTime};
 pub use linking::{attribute_incidents, link_changes_to_deployments, normalize_deployments};
 pub use model::{
-    AttributionRule, Change, Deployment, DeploymentSource, DeploymentStatus, Incident,
+    context, AttributionRule, Change, Deployment, DeploymentSource, DeploymentStatus, Incident,
+    CONTEXT_DAYS,
 };
-pub use recovery::{failed_deployment_recovery_time, time_to_restore, RecoveryTime, TimeToRestore};
+pub use recovery::{
+    failed_deployment_recoveries, failed_deployment_recovery_time, time_to_restore, RecoveryTime,
+    TimeToRestore,
+};
 pub use report::{dora_report, DoraInput, DoraReport};
-pub use rework::{deployment_rework_rate, ReworkRate};
+pub use rework::{deployment_rework_rate, rework_deployments, ReworkRate};

@@ -117,11 +117,27 @@ pub struct Incident {
     pub explicit_deployment: Option<String>,
 }
 
+/// How far apart (in days) two events may be for one to explain the other: a change is shipped
+/// by a deployment that finished at most this long after its merge, a failed deployment recovers
+/// with a success at most this long after it, a deployment fixes an incident (rework) at most
+/// this long after the incident was created, and an incident is charged to a deployment that
+/// finished at most this long before it (or, for an explicit link, before or after it).
+///
+/// The bound makes every per-item outcome depend only on the records within a fixed distance of
+/// the item, so a report over a range needs only the range widened by this context, and
+/// incrementally maintained aggregates need to recompute only the neighbourhood of a change.
+pub const CONTEXT_DAYS: i64 = 90;
+
+/// [`CONTEXT_DAYS`] as a duration.
+pub fn context() -> chrono::TimeDelta {
+    chrono::TimeDelta::days(CONTEXT_DAYS)
+}
+
 /// How incidents without an explicit link are charged to a deployment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct AttributionRule {
     /// Only infer a cause among deployments that finished at most this long
-    /// before the incident was created. `None`: no limit (the latest earlier
-    /// deployment is charged however old it is, as DevLake does).
+    /// before the incident was created. `None`: the [`CONTEXT_DAYS`] bound
+    /// only (a longer window is capped to it).
     pub window: Option<std::time::Duration>,
 }

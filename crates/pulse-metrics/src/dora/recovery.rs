@@ -1,7 +1,7 @@
 //! Failed-deployment recovery time and the older time to restore service.
 
 use super::linking::{finish, DeploymentSet};
-use super::model::{Deployment, Incident};
+use super::model::{context, Deployment, Incident};
 use crate::stats::Distribution;
 use crate::time::BucketSpec;
 use crate::Timestamp;
@@ -70,14 +70,7 @@ pub fn failed_deployment_recovery_time(
         .filter(|d| d.is_failed_production() && spec.contains(finish(d)))
         .collect();
     for f in &failed {
-        let at = finish(f);
-        let next = f
-            .repos
-            .iter()
-            .filter_map(|repo| set.first_after(repo, at, true))
-            .map(finish)
-            .min();
-        outcomes.push((at, next));
+        outcomes.push((finish(f), recovery_of_failed(&set, f)));
     }
 
     // Successful deployments in the range -> (finish, resolution of each attributed incident).
@@ -117,6 +110,35 @@ pub fn failed_deployment_recovery_time(
         unrecovered: outcomes.len() - recovered,
         negative_spans_clamped: negative,
     }
+}
+
+/// Every failed production deployment (whenever it failed) with its failure
+/// instant and, when it recovered by the rule of
+/// [`failed_deployment_recovery_time`], its recovery instant: `(id, failed
+/// at, recovered at)`.
+pub fn failed_deployment_recoveries(
+    deployments: &[Deployment],
+) -> Vec<(String, Timestamp, Option<Timestamp>)> {
+    let set = DeploymentSet::new(deployments);
+    set.all()
+        .iter()
+        .filter(|d| d.is_failed_production())
+        .map(|f| (f.id.clone(), finish(f), recovery_of_failed(&set, f)))
+        .collect()
+}
+
+/// When a failed deployment recovered: the earliest successful production
+/// deployment of any of its repositories finishing at or after the failure and
+/// within the context bound.
+fn recovery_of_failed(set: &DeploymentSet, failed: &Deployment) -> Option<Timestamp> {
+    let at = finish(failed);
+    failed
+        .repos
+        .iter()
+        .filter_map(|repo| set.first_after(repo, at, true))
+        .map(finish)
+        .min()
+        .filter(|&t| t - at <= context())
 }
 
 /// Computes time to restore service (the pre-2023 DORA recovery metric): for

@@ -1,0 +1,150 @@
+//! The executive view's parts that come from cells besides the DORA keys: delivery
+//! predictability and the teams and projects that moved most.
+
+use std::collections::BTreeMap;
+
+use pulse_core::{Error, Result};
+use pulse_db::repo::scope;
+use pulse_db::TenantTx;
+use pulse_metrics::rollup::rollup;
+use uuid::Uuid;
+
+use super::dims::{kind, Dim};
+use super::facts::{LeadFact, OwnedLeadFact, SprintFact};
+use super::read::{self, Counts};
+use super::report;
+use crate::filters::Filters;
+use crate::reports::{movers as rank, Comparison, Mover, PortfolioRow};
+
+/// Committed sprint issues completed ÷ committed, now and in the previous period. Sprints are not
+/// filtered by repository, so a repository filter reads the client's sprints.
+pub async fn predictability(
+    tx: &TenantTx,
+    dim: Dim,
+    f: &Filters,
+    prev: &Filters,
+) -> Result<Comparison> {
+    let dim = if dim.kind == kind::REPOSITORY {
+        Dim::CLIENT
+    } else {
+        dim
+    };
+    let (spec, prev_spec) = (f.spec(), prev.spec());
+    let facts: Vec<SprintFact> = read::facts(
+        tx,
+        dim,
+        prev_spec.range_start().timestamp(),
+        spec.range_end().timestamp(),
+    )
+    .await?;
+    Ok(Comparison::of(
+        report::predictability(&facts, &spec),
+        report::predictability(&facts, &prev_spec),
+    ))
+}
+
+fn row(id: Uuid, name: &str, parent_id: Option<Uuid>, c: Counts) -> PortfolioRow {
+    PortfolioRow {
+        id,
+        name: name.to_string(),
+        parent_id,
+        deployments: c.deployments,
+        change_failure_rate: None,
+        changes: 0,
+        lead_time_median_secs: None,
+        merged_pull_requests: c.merged,
+        cycle_time_median_secs: None,
+        completed_items: c.completed,
+        flow_lead_time_median_secs: None,
+        planning_accuracy: None,
+    }
+}
+
+/// The teams and projects that moved most between the previous period and this one (unfiltered
+/// view): ranked by the counters summed per dimension, then the lead-time medians of the listed
+/// ones read from their facts.
+pub async fn movers(
+    tx: &TenantTx,
+    f: &Filters,
+    prev: &Filters,
+) -> Result<(Vec<Mover>, Vec<Mover>)> {
+    let teams = scope::all_teams(tx).await?;
+    let projects = scope::all_projects(tx).await?;
+    // The raw roll-up refuses a broken hierarchy; so does this.
+    let parents: BTreeMap<String, Option<String>> = teams
+        .iter()
+        .map(|t| (t.id.to_string(), t.parent_id.map(|p| p.to_string())))
+        .collect();
+    rollup(&parents, &[]).map_err(Error::internal)?;
+
+    let (spec, prev_spec) = (f.spec(), prev.spec());
+    let now = read::counts(tx, &spec).await?;
+    let before = read::counts(tx, &prev_spec).await?;
+    let rows = |k: i16,
+                list: Vec<(Uuid, &str, Option<Uuid>)>,
+                counts: &std::collections::HashMap<Dim, Counts>| {
+        let mut out: Vec<PortfolioRow> = list
+            .into_iter()
+            .map(|(id, name, parent)| {
+                let c = counts
+                    .get(&Dim { kind: k, id })
+                    .copied()
+                    .unwrap_or_default();
+                row(id, name, parent, c)
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.name, a.id).cmp(&(&b.name, b.id)));
+        out
+    };
+    let team_list = || {
+        teams
+            .iter()
+            .map(|t| (t.id, t.name.as_str(), t.parent_id))
+            .collect::<Vec<_>>()
+    };
+    let project_list = || {
+        projects
+            .iter()
+            .map(|p| (p.id, p.name.as_str(), None))
+            .collect::<Vec<_>>()
+    };
+    let mut team_movers = rank(
+        &rows(kind::TEAM, team_list(), &now),
+        &rows(kind::TEAM, team_list(), &before),
+    );
+    let mut project_movers = rank(
+        &rows(kind::PROJECT, project_list(), &now),
+        &rows(kind::PROJECT, project_list(), &before),
+    );
+    let (start, end) = (
+        prev_spec.range_start().timestamp(),
+        spec.range_end().timestamp(),
+    );
+    for m in &mut team_movers {
+        let dim = Dim {
+            kind: kind::TEAM,
+            id: m.id,
+        };
+        let facts: Vec<LeadFact> = read::facts::<OwnedLeadFact>(tx, dim, start, end)
+            .await?
+            .into_iter()
+            .map(|o| o.0)
+            .collect();
+        m.lead_time_median_secs = Comparison::of(
+            report::lead_median(&facts, &spec),
+            report::lead_median(&facts, &prev_spec),
+        );
+    }
+    for m in &mut project_movers {
+        let dim = Dim {
+            kind: kind::PROJECT,
+            id: m.id,
+        };
+        let facts: Vec<LeadFact> = read::facts(tx, dim, start, end).await?;
+        m.lead_time_median_secs = Comparison::of(
+            report::lead_median(&facts, &spec),
+            report::lead_median(&facts, &prev_spec),
+        );
+    }
+    Ok((team_movers, project_movers))
+}

@@ -1,0 +1,730 @@
+//! Storage of the incrementally maintained metric aggregates (`rollup_cells`), the markers of what
+//! changed since they were computed (`rollup_dirty`, written by triggers in the writing
+//! transaction) and the per-client refresh state (`rollup_state`). What the cells contain and how
+//! they are kept correct is `pulse_analytics::rollup`'s business; these functions only move rows.
+
+use pulse_core::Result;
+use sea_orm::{ConnectionTrait, DatabaseBackend, QueryResult, Statement, Value};
+use uuid::Uuid;
+
+use crate::TenantTx;
+
+/// Cells written per `INSERT` statement.
+const INSERT_ROWS: usize = 100;
+
+/// A dirty marker: something that feeds the metrics changed at `day` (UTC days since 1970-01-01).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Marker {
+    /// Row id (markers are deleted by id once processed).
+    pub id: i64,
+    /// What changed: `pr`, `prd`, `dep`, `inc`, `work`, `spr`, `org` or `all`.
+    pub kind: String,
+    /// UTC day of the changed instant (0 for `org` and `all`).
+    pub day: i64,
+}
+
+/// Where a cell belongs: a fact family, a dimension (`dim_kind`: 0 client, 1 repository, 2 team,
+/// 3 project; `dim_id` the nil id for the client) and a UTC day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CellKey {
+    /// Fact family.
+    pub family: i16,
+    /// Dimension kind.
+    pub dim_kind: i16,
+    /// Dimension id.
+    pub dim_id: Uuid,
+    /// UTC day.
+    pub day: i64,
+}
+
+/// A stored cell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cell {
+    /// Where it belongs.
+    pub key: CellKey,
+    /// Items it covers.
+    pub items: i64,
+    /// A family-specific second counter.
+    pub extra: i64,
+    /// The packed per-item facts.
+    pub data: Vec<u8>,
+}
+
+/// Per-dimension sums of the counters over a range of days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sums {
+    /// Fact family.
+    pub family: i16,
+    /// Dimension kind.
+    pub dim_kind: i16,
+    /// Dimension id.
+    pub dim_id: Uuid,
+    /// Sum of `items`.
+    pub items: i64,
+    /// Sum of `extra`.
+    pub extra: i64,
+}
+
+fn backend(tx: &TenantTx) -> DatabaseBackend {
+    tx.conn().get_database_backend()
+}
+
+/// Rewrites `?` placeholders as `$n` on PostgreSQL.
+fn sql(backend: DatabaseBackend, text: &str) -> String {
+    if backend != DatabaseBackend::Postgres {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut n = 0;
+    for c in text.chars() {
+        if c == '?' {
+            n += 1;
+            out.push_str(&format!("${n}"));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn marks(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+async fn exec(tx: &TenantTx, text: &str, values: Vec<Value>) -> Result<u64> {
+    let b = backend(tx);
+    let r = tx
+        .conn()
+        .execute(Statement::from_sql_and_values(b, sql(b, text), values))
+        .await?;
+    Ok(r.rows_affected())
+}
+
+async fn query(tx: &TenantTx, text: &str, values: Vec<Value>) -> Result<Vec<QueryResult>> {
+    let b = backend(tx);
+    Ok(tx
+        .conn()
+        .query_all(Statement::from_sql_and_values(b, sql(b, text), values))
+        .await?)
+}
+
+/// Whether any marker is pending for the transaction's client (the cells are stale).
+pub async fn pending(tx: &TenantTx) -> Result<bool> {
+    let rows = query(
+        tx,
+        "SELECT 1 AS one FROM rollup_dirty WHERE client_id = ? LIMIT 1",
+        vec![tx.client_uuid().into()],
+    )
+    .await?;
+    Ok(!rows.is_empty())
+}
+
+/// Every pending marker of the client, oldest first.
+pub async fn markers(tx: &TenantTx) -> Result<Vec<Marker>> {
+    let rows = query(
+        tx,
+        "SELECT id, kind, day FROM rollup_dirty WHERE client_id = ? ORDER BY id",
+        vec![tx.client_uuid().into()],
+    )
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Marker {
+                id: r.try_get("", "id")?,
+                kind: r.try_get("", "kind")?,
+                day: r.try_get("", "day")?,
+            })
+        })
+        .collect()
+}
+
+/// Deletes exactly these markers (those a refresh processed).
+pub async fn delete_markers(tx: &TenantTx, ids: &[i64]) -> Result<()> {
+    for chunk in ids.chunks(500) {
+        let mut values: Vec<Value> = vec![tx.client_uuid().into()];
+        values.extend(chunk.iter().map(|&i| Value::from(i)));
+        exec(
+            tx,
+            &format!(
+                "DELETE FROM rollup_dirty WHERE client_id = ? AND id IN ({})",
+                marks(chunk.len())
+            ),
+            values,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Records a marker in the transaction (for changes the triggers cannot see, such as metric
+/// rules; `all` recomputes every cell of the client).
+pub async fn mark(tx: &TenantTx, kind: &str, day: i64) -> Result<()> {
+    let b = backend(tx);
+    let text = match b {
+        DatabaseBackend::Postgres => {
+            "INSERT INTO rollup_dirty (client_id, kind, day) VALUES (?, ?, ?)"
+        }
+        _ => "INSERT OR IGNORE INTO rollup_dirty (client_id, kind, day) VALUES (?, ?, ?)",
+    };
+    exec(
+        tx,
+        text,
+        vec![tx.client_uuid().into(), kind.into(), day.into()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Marks every cell of the client stale (organisation or rule changes the triggers do not see).
+pub async fn mark_all(tx: &TenantTx) -> Result<()> {
+    mark(tx, "all", 0).await
+}
+
+/// Takes the client's refresh lock for the rest of the transaction and returns the stored
+/// organisation fingerprint. PostgreSQL: the client's `rollup_state` row `FOR UPDATE`, so two
+/// refreshes of one client run one after the other. SQLite: the write that creates or touches
+/// the row takes the database's single write lock.
+pub async fn lock_state(tx: &TenantTx) -> Result<Option<String>> {
+    let c: Value = tx.client_uuid().into();
+    match backend(tx) {
+        DatabaseBackend::Postgres => {
+            exec(
+                tx,
+                "INSERT INTO rollup_state (client_id) VALUES (?) ON CONFLICT (client_id) DO NOTHING",
+                vec![c.clone()],
+            )
+            .await?;
+            let rows = query(
+                tx,
+                "SELECT org_hash FROM rollup_state WHERE client_id = ? FOR UPDATE",
+                vec![c],
+            )
+            .await?;
+            Ok(rows
+                .first()
+                .map(|r| r.try_get::<Option<String>>("", "org_hash"))
+                .transpose()?
+                .flatten())
+        }
+        _ => {
+            exec(
+                tx,
+                "INSERT OR IGNORE INTO rollup_state (client_id) VALUES (?)",
+                vec![c.clone()],
+            )
+            .await?;
+            exec(
+                tx,
+                "UPDATE rollup_state SET org_hash = org_hash WHERE client_id = ?",
+                vec![c.clone()],
+            )
+            .await?;
+            let rows = query(
+                tx,
+                "SELECT org_hash FROM rollup_state WHERE client_id = ?",
+                vec![c],
+            )
+            .await?;
+            Ok(rows
+                .first()
+                .map(|r| r.try_get::<Option<String>>("", "org_hash"))
+                .transpose()?
+                .flatten())
+        }
+    }
+}
+
+/// Stores the organisation fingerprint the cells were computed with.
+pub async fn save_state(tx: &TenantTx, org_hash: &str) -> Result<()> {
+    exec(
+        tx,
+        "UPDATE rollup_state SET org_hash = ?, refreshed_at = ? WHERE client_id = ?",
+        vec![
+            org_hash.into(),
+            super::now().into(),
+            tx.client_uuid().into(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Deletes the client's cells of these families, on days `[from, to)` (every day when `None`).
+pub async fn delete_cells(
+    tx: &TenantTx,
+    families: &[i16],
+    days: Option<(i64, i64)>,
+) -> Result<u64> {
+    let mut values: Vec<Value> = vec![tx.client_uuid().into()];
+    values.extend(families.iter().map(|&f| Value::from(f)));
+    let mut text = format!(
+        "DELETE FROM rollup_cells WHERE client_id = ? AND family IN ({})",
+        marks(families.len())
+    );
+    if let Some((from, to)) = days {
+        text.push_str(" AND day >= ? AND day < ?");
+        values.push(from.into());
+        values.push(to.into());
+    }
+    exec(tx, &text, values).await
+}
+
+/// Writes cells (whose keys must not exist).
+pub async fn insert_cells(tx: &TenantTx, cells: Vec<Cell>) -> Result<()> {
+    let c = tx.client_uuid();
+    let mut iter = cells.into_iter();
+    loop {
+        let batch: Vec<Cell> = iter.by_ref().take(INSERT_ROWS).collect();
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let rows = vec![format!("({})", marks(8)); batch.len()].join(", ");
+        let mut values: Vec<Value> = Vec::with_capacity(batch.len() * 8);
+        for cell in batch {
+            values.extend([
+                c.into(),
+                cell.key.family.into(),
+                cell.key.dim_kind.into(),
+                cell.key.dim_id.into(),
+                cell.key.day.into(),
+                cell.items.into(),
+                cell.extra.into(),
+                Value::from(cell.data),
+            ]);
+        }
+        exec(
+            tx,
+            &format!(
+                "INSERT INTO rollup_cells (client_id, family, dim_kind, dim_id, day, items, extra, data) \
+                 VALUES {rows}"
+            ),
+            values,
+        )
+        .await?;
+    }
+}
+
+fn cell_of(r: &QueryResult) -> Result<Cell> {
+    Ok(Cell {
+        key: CellKey {
+            family: r.try_get("", "family")?,
+            dim_kind: r.try_get("", "dim_kind")?,
+            dim_id: r.try_get("", "dim_id")?,
+            day: r.try_get("", "day")?,
+        },
+        items: r.try_get("", "items")?,
+        extra: r.try_get("", "extra")?,
+        data: r.try_get("", "data")?,
+    })
+}
+
+/// The cells of one dimension for these families on days `[from, to)`.
+pub async fn cells_of(
+    tx: &TenantTx,
+    families: &[i16],
+    dim_kind: i16,
+    dim_id: Uuid,
+    from: i64,
+    to: i64,
+) -> Result<Vec<Cell>> {
+    let mut values: Vec<Value> = vec![tx.client_uuid().into()];
+    values.extend(families.iter().map(|&f| Value::from(f)));
+    values.extend([dim_kind.into(), dim_id.into(), from.into(), to.into()]);
+    let rows = query(
+        tx,
+        &format!(
+            "SELECT family, dim_kind, dim_id, day, items, extra, data FROM rollup_cells \
+             WHERE client_id = ? AND family IN ({}) AND dim_kind = ? AND dim_id = ? \
+             AND day >= ? AND day < ?",
+            marks(families.len())
+        ),
+        values,
+    )
+    .await?;
+    rows.iter().map(cell_of).collect()
+}
+
+/// The cells of every dimension of these kinds for these families on exactly these days, or,
+/// with `only_extra`, on days `[days[0], days[1])` where `extra > 0`.
+pub async fn cells_of_kinds(
+    tx: &TenantTx,
+    families: &[i16],
+    dim_kinds: &[i16],
+    days: &[i64],
+    only_extra: bool,
+) -> Result<Vec<Cell>> {
+    if days.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut values: Vec<Value> = vec![tx.client_uuid().into()];
+    values.extend(families.iter().map(|&f| Value::from(f)));
+    values.extend(dim_kinds.iter().map(|&k| Value::from(k)));
+    let day_cond = if only_extra {
+        values.push(days[0].into());
+        values.push(days.get(1).copied().unwrap_or(days[0] + 1).into());
+        "day >= ? AND day < ? AND extra > 0".to_string()
+    } else {
+        values.extend(days.iter().map(|&d| Value::from(d)));
+        format!("day IN ({})", marks(days.len()))
+    };
+    let rows = query(
+        tx,
+        &format!(
+            "SELECT family, dim_kind, dim_id, day, items, extra, data FROM rollup_cells \
+             WHERE client_id = ? AND family IN ({}) AND dim_kind IN ({}) AND {day_cond}",
+            marks(families.len()),
+            marks(dim_kinds.len())
+        ),
+        values,
+    )
+    .await?;
+    rows.iter().map(cell_of).collect()
+}
+
+/// Sums of the counters per dimension and family over days `[from, to)`, for dimensions of
+/// these kinds.
+pub async fn sums(
+    tx: &TenantTx,
+    families: &[i16],
+    dim_kinds: &[i16],
+    from: i64,
+    to: i64,
+) -> Result<Vec<Sums>> {
+    let mut values: Vec<Value> = vec![tx.client_uuid().into()];
+    values.extend(families.iter().map(|&f| Value::from(f)));
+    values.extend(dim_kinds.iter().map(|&k| Value::from(k)));
+    values.extend([from.into(), to.into()]);
+    let rows = query(
+        tx,
+        &format!(
+            "SELECT family, dim_kind, dim_id, CAST(SUM(items) AS bigint) AS items, \
+             CAST(SUM(extra) AS bigint) AS extra FROM rollup_cells \
+             WHERE client_id = ? AND family IN ({}) AND dim_kind IN ({}) AND day >= ? AND day < ? \
+             GROUP BY family, dim_kind, dim_id",
+            marks(families.len()),
+            marks(dim_kinds.len())
+        ),
+        values,
+    )
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Sums {
+                family: r.try_get("", "family")?,
+                dim_kind: r.try_get("", "dim_kind")?,
+                dim_id: r.try_get("", "dim_id")?,
+                items: r.try_get("", "items")?,
+                extra: r.try_get("", "extra")?,
+            })
+        })
+        .collect()
+}
+
+/// How many cells the client has (for tests and diagnostics).
+pub async fn count_cells(tx: &TenantTx) -> Result<i64> {
+    let rows = query(
+        tx,
+        "SELECT CAST(COUNT(*) AS bigint) AS n FROM rollup_cells WHERE client_id = ?",
+        vec![tx.client_uuid().into()],
+    )
+    .await?;
+    Ok(rows
+        .first()
+        .map(|r| r.try_get::<i64>("", "n"))
+        .transpose()?
+        .unwrap_or(0))
+}
+
+/// Every cell of the client in key order (for tests comparing two refreshes).
+pub async fn all_cells(tx: &TenantTx) -> Result<Vec<Cell>> {
+    let rows = query(
+        tx,
+        "SELECT family, dim_kind, dim_id, day, items, extra, data FROM rollup_cells \
+         WHERE client_id = ?",
+        vec![tx.client_uuid().into()],
+    )
+    .await?;
+    let mut out: Vec<Cell> = rows.iter().map(cell_of).collect::<Result<_>>()?;
+    out.sort_by_key(|c| c.key);
+    Ok(out)
+}
+
+/// The earliest and latest instant (UTC days) of anything the cells cover, or `None` when the
+/// client has no such rows: merges, deployment finishes, incident creations, issue creations,
+/// resolutions and transitions, sprint starts, ends and completions.
+pub async fn data_span(tx: &TenantTx) -> Result<Option<(i64, i64)>> {
+    let b = backend(tx);
+    let day = |col: &str| {
+        match b {
+        DatabaseBackend::Postgres => format!("floor(extract(epoch FROM {col}) / 86400)::bigint"),
+        _ => format!(
+            "((CAST(strftime('%s', {col}) AS INTEGER)) - (((CAST(strftime('%s', {col}) AS INTEGER)) % 86400) + 86400) % 86400) / 86400"
+        ),
+    }
+    };
+    let parts = [
+        ("pull_requests", "merged_at"),
+        ("deployments", "finished_at"),
+        ("incidents", "created_at"),
+        ("issues", "created_at"),
+        ("issues", "resolved_at"),
+        ("issue_transitions", "at"),
+        ("sprints", "start_at"),
+        ("sprints", "end_at"),
+        ("sprints", "complete_at"),
+    ];
+    let mut span: Option<(i64, i64)> = None;
+    for (table, col) in parts {
+        let text = format!(
+            "SELECT {} AS lo, {} AS hi FROM {table} WHERE client_id = ?",
+            day(&format!("MIN({col})")),
+            day(&format!("MAX({col})"))
+        );
+        let rows = query(tx, &text, vec![tx.client_uuid().into()]).await?;
+        if let Some(r) = rows.first() {
+            let lo: Option<i64> = r.try_get("", "lo")?;
+            let hi: Option<i64> = r.try_get("", "hi")?;
+            if let (Some(lo), Some(hi)) = (lo, hi) {
+                span = Some(match span {
+                    None => (lo, hi),
+                    Some((a, b)) => (a.min(lo), b.max(hi)),
+                });
+            }
+        }
+    }
+    Ok(span)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_on_postgres() {
+        assert_eq!(
+            sql(DatabaseBackend::Postgres, "a = ? AND b IN (?, ?)"),
+            "a = $1 AND b IN ($2, $3)"
+        );
+        assert_eq!(sql(DatabaseBackend::Sqlite, "a = ?"), "a = ?");
+    }
+}
+
+/// Loaders of the refresh: the client's rows of a time window, unscoped (the refresh places each
+/// row in its dimensions itself), each with the time column the range queries of the reports use.
+pub mod inputs {
+    use chrono::{DateTime, Utc};
+    use pulse_core::Result;
+    use sea_orm::sea_query::{Query, SelectStatement};
+    use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
+    use uuid::Uuid;
+
+    use crate::entity::{
+        commits, deployment_repositories, deployments, incidents, issue_transitions, issues,
+        pr_commits, pr_reviews, pull_requests, sprint_issues, sprints,
+    };
+    use crate::TenantTx;
+
+    type Ts = DateTime<Utc>;
+
+    fn deployment_ids(client: Uuid, from: Ts, to: Ts) -> SelectStatement {
+        Query::select()
+            .column(deployments::Column::Id)
+            .from(deployments::Entity)
+            .and_where(deployments::Column::ClientId.eq(client))
+            .and_where(deployments::Column::FinishedAt.gte(from))
+            .and_where(deployments::Column::FinishedAt.lt(to))
+            .to_owned()
+    }
+
+    /// Deployments that finished in `[from, to)` with their repositories.
+    pub async fn deployments(
+        tx: &TenantTx,
+        from: Ts,
+        to: Ts,
+    ) -> Result<Vec<(deployments::Model, Vec<Uuid>)>> {
+        let c = tx.client_uuid();
+        let rows = deployments::Entity::find()
+            .filter(deployments::Column::ClientId.eq(c))
+            .filter(deployments::Column::FinishedAt.gte(from))
+            .filter(deployments::Column::FinishedAt.lt(to))
+            .all(tx.conn())
+            .await?;
+        let pairs: Vec<(Uuid, Uuid)> = deployment_repositories::Entity::find()
+            .select_only()
+            .column(deployment_repositories::Column::DeploymentId)
+            .column(deployment_repositories::Column::RepositoryId)
+            .filter(deployment_repositories::Column::ClientId.eq(c))
+            .filter(
+                deployment_repositories::Column::DeploymentId
+                    .in_subquery(deployment_ids(c, from, to)),
+            )
+            .into_tuple()
+            .all(tx.conn())
+            .await?;
+        let mut repos: std::collections::HashMap<Uuid, Vec<Uuid>> = Default::default();
+        for (d, r) in pairs {
+            repos.entry(d).or_default().push(r);
+        }
+        Ok(rows
+            .into_iter()
+            .map(|d| {
+                let r = repos.remove(&d.id).unwrap_or_default();
+                (d, r)
+            })
+            .collect())
+    }
+
+    fn merged_ids(client: Uuid, from: Ts, to: Ts) -> SelectStatement {
+        Query::select()
+            .column(pull_requests::Column::Id)
+            .from(pull_requests::Entity)
+            .and_where(pull_requests::Column::ClientId.eq(client))
+            .and_where(pull_requests::Column::MergedAt.gte(from))
+            .and_where(pull_requests::Column::MergedAt.lt(to))
+            .to_owned()
+    }
+
+    /// Pull requests merged in `[from, to)`.
+    pub async fn merged(tx: &TenantTx, from: Ts, to: Ts) -> Result<Vec<pull_requests::Model>> {
+        Ok(pull_requests::Entity::find()
+            .filter(pull_requests::Column::ClientId.eq(tx.client_uuid()))
+            .filter(pull_requests::Column::MergedAt.gte(from))
+            .filter(pull_requests::Column::MergedAt.lt(to))
+            .all(tx.conn())
+            .await?)
+    }
+
+    /// Commit times of the pull requests merged in `[from, to)`: `(pull request, authored_at)`.
+    pub async fn commit_times(tx: &TenantTx, from: Ts, to: Ts) -> Result<Vec<(Uuid, Ts)>> {
+        let c = tx.client_uuid();
+        let links: Vec<(Uuid, Uuid)> = pr_commits::Entity::find()
+            .select_only()
+            .column(pr_commits::Column::PullRequestId)
+            .column(pr_commits::Column::CommitId)
+            .filter(pr_commits::Column::ClientId.eq(c))
+            .filter(pr_commits::Column::PullRequestId.in_subquery(merged_ids(c, from, to)))
+            .into_tuple()
+            .all(tx.conn())
+            .await?;
+        let commit_ids = Query::select()
+            .column(pr_commits::Column::CommitId)
+            .from(pr_commits::Entity)
+            .and_where(pr_commits::Column::ClientId.eq(c))
+            .and_where(pr_commits::Column::PullRequestId.in_subquery(merged_ids(c, from, to)))
+            .to_owned();
+        let times: std::collections::HashMap<Uuid, Ts> = commits::Entity::find()
+            .select_only()
+            .column(commits::Column::Id)
+            .column(commits::Column::AuthoredAt)
+            .filter(commits::Column::ClientId.eq(c))
+            .filter(commits::Column::Id.in_subquery(commit_ids))
+            .into_tuple::<(Uuid, Ts)>()
+            .all(tx.conn())
+            .await?
+            .into_iter()
+            .collect();
+        Ok(links
+            .into_iter()
+            .filter_map(|(pr, commit)| times.get(&commit).map(|t| (pr, *t)))
+            .collect())
+    }
+
+    /// Reviews of the pull requests merged in `[from, to)`.
+    pub async fn reviews(tx: &TenantTx, from: Ts, to: Ts) -> Result<Vec<pr_reviews::Model>> {
+        let c = tx.client_uuid();
+        Ok(pr_reviews::Entity::find()
+            .filter(pr_reviews::Column::ClientId.eq(c))
+            .filter(pr_reviews::Column::PullRequestId.in_subquery(merged_ids(c, from, to)))
+            .all(tx.conn())
+            .await?)
+    }
+
+    /// Incidents created in `[from, to)`.
+    pub async fn incidents(tx: &TenantTx, from: Ts, to: Ts) -> Result<Vec<incidents::Model>> {
+        Ok(incidents::Entity::find()
+            .filter(incidents::Column::ClientId.eq(tx.client_uuid()))
+            .filter(incidents::Column::CreatedAt.gte(from))
+            .filter(incidents::Column::CreatedAt.lt(to))
+            .all(tx.conn())
+            .await?)
+    }
+
+    fn touching_issues(client: Uuid, from: Ts, to: Ts) -> Condition {
+        let transitions = Query::select()
+            .column(issue_transitions::Column::IssueId)
+            .from(issue_transitions::Entity)
+            .and_where(issue_transitions::Column::ClientId.eq(client))
+            .and_where(issue_transitions::Column::At.gte(from))
+            .and_where(issue_transitions::Column::At.lt(to))
+            .to_owned();
+        Condition::any()
+            .add(
+                Condition::all()
+                    .add(issues::Column::CreatedAt.gte(from))
+                    .add(issues::Column::CreatedAt.lt(to)),
+            )
+            .add(
+                Condition::all()
+                    .add(issues::Column::ResolvedAt.gte(from))
+                    .add(issues::Column::ResolvedAt.lt(to)),
+            )
+            .add(issues::Column::Id.in_subquery(transitions))
+    }
+
+    /// Issues that may have been completed in `[from, to)` (created, resolved or transitioned in
+    /// it) with their transitions.
+    pub async fn issues(
+        tx: &TenantTx,
+        from: Ts,
+        to: Ts,
+    ) -> Result<(Vec<issues::Model>, Vec<issue_transitions::Model>)> {
+        let c = tx.client_uuid();
+        let rows = issues::Entity::find()
+            .filter(issues::Column::ClientId.eq(c))
+            .filter(touching_issues(c, from, to))
+            .all(tx.conn())
+            .await?;
+        let ids = Query::select()
+            .column(issues::Column::Id)
+            .from(issues::Entity)
+            .and_where(issues::Column::ClientId.eq(c))
+            .cond_where(touching_issues(c, from, to))
+            .to_owned();
+        let transitions = issue_transitions::Entity::find()
+            .filter(issue_transitions::Column::ClientId.eq(c))
+            .filter(issue_transitions::Column::IssueId.in_subquery(ids))
+            .all(tx.conn())
+            .await?;
+        Ok((rows, transitions))
+    }
+
+    /// Sprints that started, ended or completed in `[from, to)` (a sprint's close is one of
+    /// these), with their memberships and the issues of those.
+    pub async fn sprints(
+        tx: &TenantTx,
+        from: Ts,
+        to: Ts,
+    ) -> Result<(
+        Vec<sprints::Model>,
+        Vec<sprint_issues::Model>,
+        Vec<issues::Model>,
+    )> {
+        let c = tx.client_uuid();
+        let within = |col: sprints::Column| Condition::all().add(col.gte(from)).add(col.lt(to));
+        let rows = sprints::Entity::find()
+            .filter(sprints::Column::ClientId.eq(c))
+            .filter(
+                Condition::any()
+                    .add(within(sprints::Column::StartAt))
+                    .add(within(sprints::Column::EndAt))
+                    .add(within(sprints::Column::CompleteAt)),
+            )
+            .all(tx.conn())
+            .await?;
+        let ids: Vec<Uuid> = rows.iter().map(|s| s.id).collect();
+        let memberships = crate::repo::sprints::issues_of(tx, &ids).await?;
+        let issue_ids: Vec<Uuid> = memberships.iter().map(|m| m.issue_id).collect();
+        let issues = crate::repo::issues::by_ids(tx, &issue_ids).await?;
+        Ok((rows, memberships, issues))
+    }
+}
