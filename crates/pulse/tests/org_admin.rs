@@ -979,7 +979,10 @@ async fn org_cli(backend: Backend) {
         "Acme",
     ]);
     assert!(ok, "{out}{err}");
-    assert!(out.contains("2 rows re-attributed"), "api#4 and a review: {out}");
+    assert!(
+        out.contains("2 rows re-attributed"),
+        "api#4 and a review: {out}"
+    );
     let (ok, out, _) = run(&["person", "show", "linus", "--client", "Acme"]);
     assert!(ok);
     assert!(out.contains("account github:linus-t (explicit)"), "{out}");

@@ -910,13 +910,13 @@ async fn execute(tx: &TenantTx, stmt: sea_orm::sea_query::UpdateStatement) -> Re
 }
 
 async fn merge_people(tx: &TenantTx, into: Uuid, from: Uuid, effect: &mut Effect) -> Result<()> {
+    live_person(tx, into).await?;
     if into == from {
         return Err(Error::invalid(
             "person_id",
             "a person cannot be merged into themselves",
         ));
     }
-    live_person(tx, into).await?;
     live_person(tx, from).await?;
     let c = tx.client_uuid();
     effect.id = Some(into);
