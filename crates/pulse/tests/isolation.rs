@@ -79,6 +79,8 @@ struct Victim {
     /// A's `ada` person and `pay-board` board.
     person_id: String,
     board_id: String,
+    /// A's `deploy-101` deployment.
+    deployment_id: String,
     integration_id: String,
     job_id: String,
     markers: Vec<String>,
@@ -694,7 +696,85 @@ fn probes(a: &Victim) -> Vec<Probe> {
     ];
     all.extend(analytics);
     all.extend(org_probes(a));
+    all.extend(ingest_probes(a));
     all
+}
+
+/// The push endpoints: A's repositories, teams and deployments cannot be named (422, 403 for
+/// viewers); a record reusing the key of one of A's incidents becomes B's own row.
+fn ingest_probes(a: &Victim) -> Vec<Probe> {
+    use Body::Json as J;
+    use Expect::{OwnScope, Rejected};
+    let cid = a.client.to_string();
+    let deployment = |repo: &str| {
+        json!({"id": "b-build-1", "environment": "production", "status": "success",
+               "started_at": "2024-03-20T10:00:00Z", "repositories": [{"repository": repo}]})
+    };
+    let d = "/ingest/deployments";
+    let i = "/ingest/incidents";
+    let incident = json!({"id": "INC-2", "source": "import", "title": "B's own incident",
+                          "created_at": "2024-03-07T11:40:00Z"});
+    let mut smuggled = incident.clone();
+    smuggled["client_id"] = json!(cid);
+    vec![
+        probe(
+            Method::POST,
+            d,
+            d.into(),
+            J(deployment(&a.repository_id)),
+            Rejected,
+        ),
+        probe(
+            Method::POST,
+            d,
+            d.into(),
+            J(deployment("acme/api")),
+            Rejected,
+        ),
+        probe(
+            Method::POST,
+            d,
+            d.into(),
+            J(json!([deployment("api")])),
+            Rejected,
+        ),
+        probe(
+            Method::POST,
+            d,
+            format!("{d}?client_id={cid}"),
+            J(deployment("api")),
+            Rejected,
+        ),
+        probe(Method::POST, i, i.into(), J(incident.clone()), OwnScope),
+        probe(Method::POST, i, i.into(), J(smuggled), Rejected),
+        probe(
+            Method::POST,
+            i,
+            i.into(),
+            J(
+                json!({"id": "b-1", "title": "t", "created_at": "2024-03-07T11:40:00Z", "deployment": a.deployment_id}),
+            ),
+            Rejected,
+        ),
+        probe(
+            Method::POST,
+            i,
+            i.into(),
+            J(
+                json!({"id": "b-2", "title": "t", "created_at": "2024-03-07T11:40:00Z", "team": a.team_id}),
+            ),
+            Rejected,
+        ),
+        probe(
+            Method::POST,
+            i,
+            i.into(),
+            J(
+                json!({"id": "b-3", "title": "t", "created_at": "2024-03-07T11:40:00Z", "repository": "api"}),
+            ),
+            Rejected,
+        ),
+    ]
 }
 
 /// The organisation routes: A's teams, projects, people, repositories and boards in paths and
@@ -1208,6 +1288,8 @@ async fn isolation_matrix(backend: Backend) {
     let repository_id = a_row::<repositories::Entity>(&app, a_client, "api").await;
     let person_id = a_row::<pulse_db::entity::people::Entity>(&app, a_client, "ada").await;
     let board_id = a_row::<pulse_db::entity::boards::Entity>(&app, a_client, "pay-board").await;
+    let deployment_id =
+        a_row::<pulse_db::entity::deployments::Entity>(&app, a_client, "deploy-101").await;
     let token: Value = app
         .bearer(Method::POST, "/api/v1/auth/tokens", &a_session.token)
         .json(&json!({"name": "zeta-automation-secret"}))
@@ -1284,6 +1366,7 @@ async fn isolation_matrix(backend: Backend) {
             repository_id.clone(),
             person_id.clone(),
             board_id.clone(),
+            deployment_id.clone(),
             "Lovelace".into(),
             "Payment intents".into(),
             "Checkout".into(),
@@ -1305,6 +1388,7 @@ async fn isolation_matrix(backend: Backend) {
         repository_id,
         person_id,
         board_id,
+        deployment_id,
         integration_id,
         job_id,
     };

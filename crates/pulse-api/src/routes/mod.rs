@@ -7,6 +7,7 @@ pub mod dto;
 pub mod etl;
 pub mod health;
 pub mod import;
+pub mod ingest;
 pub mod me;
 pub mod metrics;
 pub mod org;
