@@ -363,23 +363,7 @@ pub async fn incidents(
 ) -> Result<Paged<IncidentItem>> {
     let found = incidents::list(tx, &filter, page).await?;
     Ok(Paged {
-        items: found
-            .items
-            .into_iter()
-            .map(|i| IncidentItem {
-                id: i.id,
-                source: i.source,
-                external_id: i.external_id,
-                title: i.title,
-                origin: i.origin,
-                severity: i.severity,
-                created_at: i.created_at,
-                resolved_at: i.resolved_at,
-                repository_id: i.repository_id,
-                team_id: i.team_id,
-                caused_by_deployment_id: i.caused_by_deployment_id,
-            })
-            .collect(),
+        items: found.items.into_iter().map(IncidentItem::from).collect(),
         total: found.total,
     })
 }
@@ -456,24 +440,7 @@ pub async fn issues(
 ) -> Result<Paged<IssueItem>> {
     let found = issues::list(tx, &filter, page).await?;
     Ok(Paged {
-        items: found
-            .items
-            .into_iter()
-            .map(|i| IssueItem {
-                id: i.id,
-                source: i.source,
-                external_id: i.external_id,
-                key: i.key,
-                project_key: i.project_key,
-                title: i.title,
-                standard_type: i.standard_type,
-                status: i.status,
-                status_category: i.status_category,
-                created_at: i.created_at,
-                resolved_at: i.resolved_at,
-                story_points: i.story_points,
-            })
-            .collect(),
+        items: found.items.into_iter().map(IssueItem::from).collect(),
         total: found.total,
     })
 }
@@ -538,21 +505,60 @@ pub async fn sprints(
 ) -> Result<Paged<SprintItem>> {
     let found = sprints::list(tx, &filter, page).await?;
     Ok(Paged {
-        items: found
-            .items
-            .into_iter()
-            .map(|s| SprintItem {
-                id: s.id,
-                source: s.source,
-                external_id: s.external_id,
-                board_id: s.board_id,
-                name: s.name,
-                state: s.state,
-                start_at: s.start_at,
-                end_at: s.end_at,
-                complete_at: s.complete_at,
-            })
-            .collect(),
+        items: found.items.into_iter().map(SprintItem::from).collect(),
         total: found.total,
     })
+}
+
+impl From<pulse_db::entity::incidents::Model> for IncidentItem {
+    fn from(i: pulse_db::entity::incidents::Model) -> Self {
+        IncidentItem {
+            id: i.id,
+            source: i.source,
+            external_id: i.external_id,
+            title: i.title,
+            origin: i.origin,
+            severity: i.severity,
+            created_at: i.created_at,
+            resolved_at: i.resolved_at,
+            repository_id: i.repository_id,
+            team_id: i.team_id,
+            caused_by_deployment_id: i.caused_by_deployment_id,
+        }
+    }
+}
+
+impl From<pulse_db::entity::issues::Model> for IssueItem {
+    fn from(i: pulse_db::entity::issues::Model) -> Self {
+        IssueItem {
+            id: i.id,
+            source: i.source,
+            external_id: i.external_id,
+            key: i.key,
+            project_key: i.project_key,
+            title: i.title,
+            standard_type: i.standard_type,
+            status: i.status,
+            status_category: i.status_category,
+            created_at: i.created_at,
+            resolved_at: i.resolved_at,
+            story_points: i.story_points,
+        }
+    }
+}
+
+impl From<pulse_db::entity::sprints::Model> for SprintItem {
+    fn from(s: pulse_db::entity::sprints::Model) -> Self {
+        SprintItem {
+            id: s.id,
+            source: s.source,
+            external_id: s.external_id,
+            board_id: s.board_id,
+            name: s.name,
+            state: s.state,
+            start_at: s.start_at,
+            end_at: s.end_at,
+            complete_at: s.complete_at,
+        }
+    }
 }

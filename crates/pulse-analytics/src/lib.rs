@@ -14,6 +14,7 @@
 pub mod convert;
 pub mod csv;
 pub mod data;
+pub mod export;
 pub mod filters;
 mod load;
 pub mod reports;

@@ -40,25 +40,18 @@ pub struct DoraMetrics {
     /// The filters used.
     pub filters: AppliedFilters,
     /// Deployment frequency (successful production deployments finished in the range).
-    #[schema(value_type = Object)]
     pub deployment_frequency: dora::DeploymentFrequency,
     /// Lead time for changes (seconds).
-    #[schema(value_type = Object)]
     pub lead_time: dora::LeadTime,
     /// Change failure rate.
-    #[schema(value_type = Object)]
     pub change_failure_rate: dora::ChangeFailureRate,
     /// Failed-deployment recovery time (seconds).
-    #[schema(value_type = Object)]
     pub recovery_time: dora::RecoveryTime,
     /// Time to restore service (seconds).
-    #[schema(value_type = Object)]
     pub time_to_restore: dora::TimeToRestore,
     /// Deployment rework rate.
-    #[schema(value_type = Object)]
     pub rework_rate: dora::ReworkRate,
     /// Each metric's tier (`elite`, `high`, `medium`, `low` or null) for `filters.year`.
-    #[schema(value_type = Object)]
     pub tiers: Option<DoraTiers>,
 }
 
@@ -115,7 +108,6 @@ pub struct PullRequestMetrics {
     /// The filters used.
     pub filters: AppliedFilters,
     /// Throughput, cycle-time stages, size, review depth and rework (seconds and counts).
-    #[schema(value_type = Object)]
     pub report: PullRequestReport,
 }
 
@@ -189,7 +181,6 @@ pub struct FlowMetrics {
     /// The filters used (the repository filter does not apply to issues).
     pub filters: AppliedFilters,
     /// Lead and cycle time (seconds), throughput, cumulative flow, WIP and ageing WIP.
-    #[schema(value_type = Object)]
     pub report: FlowReport,
 }
 
@@ -219,7 +210,6 @@ pub struct SprintRow {
     /// Board.
     pub board_id: Option<Uuid>,
     /// Commitment, scope change, completion, carry-over and planning accuracy.
-    #[schema(value_type = Object)]
     pub report: SprintReport,
 }
 
@@ -231,7 +221,6 @@ pub struct SprintMetrics {
     /// Sprints, earliest start first.
     pub sprints: Vec<SprintRow>,
     /// Completed points per sprint.
-    #[schema(value_type = Object)]
     pub velocity: Option<Distribution>,
     /// Committed issues completed ÷ committed issues over all these sprints (delivery
     /// predictability); null when nothing was committed.

@@ -23,7 +23,7 @@ use crate::state::AppState;
 #[openapi(
     info(title = "Pulse API", description = "Engineering analytics: DORA metrics, pull requests, flow, sprints."),
     modifiers(&SecuritySchemes),
-    tags((name = "auth"), (name = "me"), (name = "users"), (name = "settings"), (name = "audit"), (name = "import"), (name = "metrics"), (name = "data"), (name = "etl"), (name = "health"))
+    tags((name = "auth"), (name = "me"), (name = "users"), (name = "settings"), (name = "audit"), (name = "import"), (name = "ingest"), (name = "org"), (name = "metrics"), (name = "data"), (name = "etl"), (name = "health"))
 )]
 struct ApiDoc;
 
@@ -58,6 +58,8 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(routes::settings::router())
         .merge(routes::audit::router())
         .merge(routes::import::router())
+        .merge(routes::ingest::router())
+        .merge(routes::org::router())
         .merge(routes::metrics::router())
         .merge(routes::data::router())
         .merge(routes::etl::router())

@@ -287,3 +287,84 @@ fn authenticated_operations_declare_401() {
         "allow-list entries that match no operation (renamed or removed?): {unknown:?}"
     );
 }
+
+/// Whether a schema (not following `$ref`s) is an object whose shape is unknown.
+fn untyped_object(node: &serde_json::Map<String, Value>) -> bool {
+    node.get("type").and_then(Value::as_str) == Some("object")
+        && ![
+            "properties",
+            "additionalProperties",
+            "allOf",
+            "oneOf",
+            "anyOf",
+            "$ref",
+        ]
+        .iter()
+        .any(|k| node.contains_key(*k))
+}
+
+/// Collects every untyped object reachable from `node`, following `$ref`s once each.
+fn untyped_reachable(
+    spec: &Value,
+    node: &Value,
+    at: String,
+    seen: &mut BTreeSet<String>,
+    found: &mut Vec<String>,
+) {
+    match node {
+        Value::Object(map) => {
+            if untyped_object(map) {
+                found.push(at.clone());
+            }
+            if let Some(r) = map.get("$ref").and_then(Value::as_str) {
+                let name = r.trim_start_matches("#/components/schemas/").to_string();
+                if seen.insert(name.clone()) {
+                    let target = &spec["components"]["schemas"][&name];
+                    untyped_reachable(spec, target, name, seen, found);
+                }
+            }
+            for (k, v) in map {
+                untyped_reachable(spec, v, format!("{at}.{k}"), seen, found);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                untyped_reachable(spec, v, format!("{at}[{i}]"), seen, found);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn metric_and_data_answers_are_fully_typed() {
+    let spec = spec_json();
+    let mut checked = 0;
+    for (method, path, op) in operations(&spec) {
+        if !(path.starts_with("/metrics/")
+            || path.starts_with("/data/")
+            || path.starts_with("/org/")
+            || path.starts_with("/ingest/"))
+        {
+            continue;
+        }
+        let mut found = Vec::new();
+        let mut seen = BTreeSet::new();
+        untyped_reachable(
+            &spec,
+            &op["responses"]["200"],
+            format!("{method} {path}"),
+            &mut seen,
+            &mut found,
+        );
+        assert!(
+            found.is_empty(),
+            "{method} {path}: untyped objects in the answer: {found:?}"
+        );
+        checked += 1;
+    }
+    assert!(
+        checked >= 6 + 5,
+        "metric and data operations found: {checked}"
+    );
+}

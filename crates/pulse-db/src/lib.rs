@@ -92,12 +92,41 @@ impl Db {
         self.tenant_on(&self.reader, client).await
     }
 
+    /// Opens a read-only transaction scoped to `client` on the reader whose statements all see one
+    /// snapshot (`REPEATABLE READ` on PostgreSQL; a SQLite transaction always does), so a count
+    /// and a long export that follows it agree.
+    pub async fn tenant_snapshot(
+        &self,
+        client: pulse_core::ClientId,
+    ) -> pulse_core::Result<TenantTx> {
+        let tx = match self.backend {
+            Backend::Postgres => {
+                self.reader
+                    .begin_with_config(
+                        Some(sea_orm::IsolationLevel::RepeatableRead),
+                        Some(sea_orm::AccessMode::ReadOnly),
+                    )
+                    .await?
+            }
+            Backend::Sqlite => self.reader.begin().await?,
+        };
+        self.enter(tx, client).await
+    }
+
     async fn tenant_on(
         &self,
         conn: &DatabaseConnection,
         client: pulse_core::ClientId,
     ) -> pulse_core::Result<TenantTx> {
         let tx = conn.begin().await?;
+        self.enter(tx, client).await
+    }
+
+    async fn enter(
+        &self,
+        tx: sea_orm::DatabaseTransaction,
+        client: pulse_core::ClientId,
+    ) -> pulse_core::Result<TenantTx> {
         if let Some(role) = &self.app_role {
             dialect::enter_tenant(&tx, role, client).await?;
         }

@@ -264,6 +264,8 @@ async fn team_links<R: BufRead + Send, F: FnMut() -> std::io::Result<R> + Send>(
             }),
         )
         .await?;
+        // A member merged into another person is the person it was merged into.
+        let merged = pulse_db::repo::people::merged_map(tx).await?;
         let mut members = Vec::new();
         let mut parents = Vec::new();
         for r in &chunk {
@@ -285,7 +287,10 @@ async fn team_links<R: BufRead + Send, F: FnMut() -> std::io::Result<R> + Send>(
                     id: Uuid::nil(),
                     client_id: Uuid::nil(),
                     team_id: id,
-                    person_id: need(&person_ids, &s, m, "person")?,
+                    person_id: pulse_db::repo::people::follow(
+                        &merged,
+                        need(&person_ids, &s, m, "person")?,
+                    ),
                     role: None,
                 });
             }
@@ -322,6 +327,7 @@ async fn people<R: BufRead + Send, F: FnMut() -> std::io::Result<R> + Send>(
                 synced_at: Utc::now(),
                 name: r.name.trim().to_string(),
                 email: lower(&r.email),
+                merged_into_id: None,
             })
             .collect();
         let done = ingested::upsert::<people::Entity>(tx, rows).await?;
@@ -335,17 +341,12 @@ async fn people<R: BufRead + Send, F: FnMut() -> std::io::Result<R> + Send>(
                     person_id: *id,
                     provider: a.provider.as_str().to_string(),
                     login: a.login.trim().to_lowercase(),
+                    explicit: false,
                 });
             }
         }
-        links::replace::<person_accounts::Entity>(
-            tx,
-            "person_id",
-            &done.ids,
-            accounts,
-            &["provider", "login"],
-        )
-        .await?;
+        // Accounts an administrator mapped explicitly stay as they are.
+        pulse_db::repo::people::replace_imported_accounts(tx, &done.ids, accounts).await?;
     }
 }
 

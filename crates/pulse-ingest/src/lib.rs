@@ -13,6 +13,7 @@
 //! happens in one transaction that the caller commits, a failure part-way applies nothing.
 
 pub mod apply;
+pub mod push;
 pub mod record;
 pub mod validate;
 

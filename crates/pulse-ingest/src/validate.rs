@@ -67,6 +67,12 @@ fn de<T: DeserializeOwned>(value: Value) -> Result<T, (String, String)> {
     })
 }
 
+/// Deserialises a JSON value into `T`. The error names the field at fault (dotted path, empty
+/// for the whole value) and what is wrong with it.
+pub fn parse_value<T: DeserializeOwned>(value: Value) -> Result<T, (String, String)> {
+    de(value)
+}
+
 /// Parses one line into a record. The error names the field at fault (empty for the whole line).
 pub fn parse_line(line: &str) -> Result<Record, (String, String)> {
     let value: Value =

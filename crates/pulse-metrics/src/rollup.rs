@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// A raw value (a duration in seconds, or a count/weight) of one item owned by one team.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TeamItem {
     /// Team that owns the item.
     pub team_id: String,
@@ -25,6 +26,7 @@ pub struct TeamItem {
 
 /// The rolled-up values of one team.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rollup {
     /// Team id.
     pub team_id: String,

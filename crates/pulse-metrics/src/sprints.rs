@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 /// Sprint state as reported by the tracker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SprintState {
     /// Not started.
@@ -40,16 +41,20 @@ pub enum SprintState {
 
 /// A sprint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Sprint {
     /// Unique id.
     pub id: String,
     /// Display name.
     pub name: String,
     /// When the sprint started.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub start: Timestamp,
     /// Planned end.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub end: Timestamp,
     /// When the sprint was actually completed, if it was.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub complete: Option<Timestamp>,
     /// State.
     pub state: SprintState,
@@ -64,6 +69,7 @@ impl Sprint {
 
 /// Whether an issue entered or left the sprint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MembershipChange {
     /// Added to the sprint.
@@ -74,8 +80,10 @@ pub enum MembershipChange {
 
 /// One change of an issue's sprint membership.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MembershipEvent {
     /// When it happened.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: Timestamp,
     /// Added or removed.
     pub change: MembershipChange,
@@ -83,12 +91,14 @@ pub struct MembershipEvent {
 
 /// An issue that was in the sprint at some point.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SprintIssue {
     /// Issue key.
     pub key: String,
     /// Story points (`None`: unestimated, counts 0).
     pub points: Option<f64>,
     /// When the issue was completed (reached Done), if it was.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub completed_at: Option<Timestamp>,
     /// Membership changes for this sprint, in any order.
     pub events: Vec<MembershipEvent>,
@@ -118,6 +128,7 @@ impl SprintIssue {
 
 /// A number of issues and their points.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Tally {
     /// Number of issues.
     pub issues: usize,
@@ -136,6 +147,7 @@ impl Tally {
 
 /// Metrics of one sprint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SprintReport {
     /// Sprint id.
     pub sprint_id: String,

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 /// Summary of a set of values (usually durations in seconds).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Distribution {
     /// Number of values summarised.
     pub count: usize,

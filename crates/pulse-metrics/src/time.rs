@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 /// The size of a bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Granularity {
     /// One local calendar day.
@@ -87,6 +88,7 @@ impl Granularity {
 /// is after its `end` is treated as empty (no buckets, contains nothing).
 /// Use [`BucketSpec::new`] to get validation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BucketSpec {
     /// First local date of the range (inclusive).
     pub start: NaiveDate,
@@ -97,11 +99,13 @@ pub struct BucketSpec {
     /// IANA time zone used for calendar boundaries, serialised by name
     /// (e.g. `"Europe/Berlin"`).
     #[serde(with = "tz_name")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub tz: Tz,
 }
 
 /// One bucket of a [`BucketSpec`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Bucket {
     /// First day of the calendar period (e.g. the Monday of an ISO week); used
     /// as the bucket's label. May be before the range start for the first bucket.
@@ -111,8 +115,10 @@ pub struct Bucket {
     /// Last local date covered by the bucket (clipped to the range).
     pub last_day: NaiveDate,
     /// Instant at which the bucket starts (inclusive).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub start: Timestamp,
     /// Instant at which the bucket ends (exclusive).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub end: Timestamp,
 }
 
@@ -125,6 +131,7 @@ impl Bucket {
 
 /// One value of a continuous series, labelled by its bucket's period start.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SeriesPoint<T> {
     /// First day of the bucket's calendar period.
     pub period_start: NaiveDate,

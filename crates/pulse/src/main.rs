@@ -2,6 +2,7 @@
 
 mod admin;
 mod etl;
+mod org;
 mod runtime;
 
 use std::path::PathBuf;
@@ -61,6 +62,21 @@ enum Command {
     Client {
         #[command(subcommand)]
         action: admin::ClientAction,
+    },
+    /// Manage teams, their hierarchy and members.
+    Team {
+        #[command(subcommand)]
+        action: org::TeamAction,
+    },
+    /// Manage projects and what they cover.
+    Project {
+        #[command(subcommand)]
+        action: org::ProjectAction,
+    },
+    /// Manage people, their accounts and merges.
+    Person {
+        #[command(subcommand)]
+        action: org::PersonAction,
     },
     /// Load records from a JSON Lines file (see docs/IMPORT.md); a bad file is refused whole.
     Import {
@@ -126,6 +142,9 @@ fn main() -> std::process::ExitCode {
             Command::Migrate { action } => runtime::migrate(config, action).await,
             Command::User { action } => admin::user(config, action).await,
             Command::Client { action } => admin::client(config, action).await,
+            Command::Team { action } => org::team(config, action).await,
+            Command::Project { action } => org::project(config, action).await,
+            Command::Person { action } => org::person(config, action).await,
             Command::Import { file, client } => admin::import(config, file, client).await,
         }
     });

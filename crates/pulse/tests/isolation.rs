@@ -76,6 +76,11 @@ struct Victim {
     team_id: String,
     project_id: String,
     repository_id: String,
+    /// A's `ada` person and `pay-board` board.
+    person_id: String,
+    board_id: String,
+    /// A's `deploy-101` deployment.
+    deployment_id: String,
     integration_id: String,
     job_id: String,
     markers: Vec<String>,
@@ -690,7 +695,322 @@ fn probes(a: &Victim) -> Vec<Probe> {
         ),
     ];
     all.extend(analytics);
+    all.extend(org_probes(a));
+    all.extend(ingest_probes(a));
     all
+}
+
+/// The push endpoints: A's repositories, teams and deployments cannot be named (422, 403 for
+/// viewers); a record reusing the key of one of A's incidents becomes B's own row.
+fn ingest_probes(a: &Victim) -> Vec<Probe> {
+    use Body::Json as J;
+    use Expect::{OwnScope, Rejected};
+    let cid = a.client.to_string();
+    let deployment = |repo: &str| {
+        json!({"id": "b-build-1", "environment": "production", "status": "success",
+               "started_at": "2024-03-20T10:00:00Z", "repositories": [{"repository": repo}]})
+    };
+    let d = "/ingest/deployments";
+    let i = "/ingest/incidents";
+    let incident = json!({"id": "INC-2", "source": "import", "title": "B's own incident",
+                          "created_at": "2024-03-07T11:40:00Z"});
+    let mut smuggled = incident.clone();
+    smuggled["client_id"] = json!(cid);
+    vec![
+        probe(
+            Method::POST,
+            d,
+            d.into(),
+            J(deployment(&a.repository_id)),
+            Rejected,
+        ),
+        probe(
+            Method::POST,
+            d,
+            d.into(),
+            J(deployment("acme/api")),
+            Rejected,
+        ),
+        probe(
+            Method::POST,
+            d,
+            d.into(),
+            J(json!([deployment("api")])),
+            Rejected,
+        ),
+        probe(
+            Method::POST,
+            d,
+            format!("{d}?client_id={cid}"),
+            J(deployment("api")),
+            Rejected,
+        ),
+        probe(Method::POST, i, i.into(), J(incident.clone()), OwnScope),
+        probe(Method::POST, i, i.into(), J(smuggled), Rejected),
+        probe(
+            Method::POST,
+            i,
+            i.into(),
+            J(
+                json!({"id": "b-1", "title": "t", "created_at": "2024-03-07T11:40:00Z", "deployment": a.deployment_id}),
+            ),
+            Rejected,
+        ),
+        probe(
+            Method::POST,
+            i,
+            i.into(),
+            J(
+                json!({"id": "b-2", "title": "t", "created_at": "2024-03-07T11:40:00Z", "team": a.team_id}),
+            ),
+            Rejected,
+        ),
+        probe(
+            Method::POST,
+            i,
+            i.into(),
+            J(
+                json!({"id": "b-3", "title": "t", "created_at": "2024-03-07T11:40:00Z", "repository": "api"}),
+            ),
+            Rejected,
+        ),
+    ]
+}
+
+/// The organisation routes: A's teams, projects, people, repositories and boards in paths and
+/// bodies answer 404 (403 for roles below admin on writes); B's own scope stays B's.
+fn org_probes(a: &Victim) -> Vec<Probe> {
+    use Body::Json as J;
+    use Expect::{Foreign, OwnScope, Rejected};
+    let cid = a.client.to_string();
+    let (team, project, person) = (&a.team_id, &a.project_id, &a.person_id);
+    let (repo, board) = (&a.repository_id, &a.board_id);
+    let get = |t: &'static str, path: String, e: Expect| probe(Method::GET, t, path, Body::None, e);
+    vec![
+        get("/org/teams", "/org/teams?search=pay".into(), OwnScope),
+        get(
+            "/org/teams",
+            format!("/org/teams?client_id={cid}"),
+            Rejected,
+        ),
+        probe(
+            Method::POST,
+            "/org/teams",
+            "/org/teams".into(),
+            J(json!({"name": "B team"})),
+            OwnScope,
+        ),
+        probe(
+            Method::POST,
+            "/org/teams",
+            "/org/teams".into(),
+            J(json!({"name": "B team", "parent_id": team})),
+            Rejected,
+        ),
+        probe(
+            Method::POST,
+            "/org/teams",
+            "/org/teams".into(),
+            J(json!({"name": "B team", "client_id": cid})),
+            Rejected,
+        ),
+        get("/org/teams/{id}", format!("/org/teams/{team}"), Foreign),
+        probe(
+            Method::PATCH,
+            "/org/teams/{id}",
+            format!("/org/teams/{team}"),
+            J(json!({"name": "Hijacked"})),
+            Foreign,
+        ),
+        probe(
+            Method::PATCH,
+            "/org/teams/{id}",
+            format!("/org/teams/{team}"),
+            J(json!({"parent_id": null})),
+            Foreign,
+        ),
+        probe(
+            Method::DELETE,
+            "/org/teams/{id}",
+            format!("/org/teams/{team}"),
+            Body::None,
+            Foreign,
+        ),
+        get(
+            "/org/teams/{id}/members",
+            format!("/org/teams/{team}/members"),
+            Foreign,
+        ),
+        probe(
+            Method::POST,
+            "/org/teams/{id}/members",
+            format!("/org/teams/{team}/members"),
+            J(json!({"person_ids": [person]})),
+            Foreign,
+        ),
+        probe(
+            Method::DELETE,
+            "/org/teams/{id}/members/{person_id}",
+            format!("/org/teams/{team}/members/{person}"),
+            Body::None,
+            Foreign,
+        ),
+        get("/org/projects", "/org/projects".into(), OwnScope),
+        get(
+            "/org/projects",
+            format!("/org/projects?client_id={cid}"),
+            Rejected,
+        ),
+        probe(
+            Method::POST,
+            "/org/projects",
+            "/org/projects".into(),
+            J(json!({"name": "B project", "jira_keys": ["PAY"]})),
+            OwnScope,
+        ),
+        probe(
+            Method::POST,
+            "/org/projects",
+            "/org/projects".into(),
+            J(json!({"name": "B project", "repository_ids": [repo]})),
+            Foreign,
+        ),
+        probe(
+            Method::POST,
+            "/org/projects",
+            "/org/projects".into(),
+            J(json!({"name": "B project", "team_ids": [team], "board_ids": [board]})),
+            Foreign,
+        ),
+        get(
+            "/org/projects/{id}",
+            format!("/org/projects/{project}"),
+            Foreign,
+        ),
+        probe(
+            Method::PATCH,
+            "/org/projects/{id}",
+            format!("/org/projects/{project}"),
+            J(json!({"name": "Hijacked"})),
+            Foreign,
+        ),
+        probe(
+            Method::DELETE,
+            "/org/projects/{id}",
+            format!("/org/projects/{project}"),
+            Body::None,
+            Foreign,
+        ),
+        probe(
+            Method::PUT,
+            "/org/projects/{id}/repositories/{repository_id}",
+            format!("/org/projects/{project}/repositories/{repo}"),
+            Body::None,
+            Foreign,
+        ),
+        probe(
+            Method::DELETE,
+            "/org/projects/{id}/repositories/{repository_id}",
+            format!("/org/projects/{project}/repositories/{repo}"),
+            Body::None,
+            Foreign,
+        ),
+        probe(
+            Method::PUT,
+            "/org/projects/{id}/boards/{board_id}",
+            format!("/org/projects/{project}/boards/{board}"),
+            Body::None,
+            Foreign,
+        ),
+        probe(
+            Method::DELETE,
+            "/org/projects/{id}/boards/{board_id}",
+            format!("/org/projects/{project}/boards/{board}"),
+            Body::None,
+            Foreign,
+        ),
+        probe(
+            Method::PUT,
+            "/org/projects/{id}/teams/{team_id}",
+            format!("/org/projects/{project}/teams/{team}"),
+            Body::None,
+            Foreign,
+        ),
+        probe(
+            Method::DELETE,
+            "/org/projects/{id}/teams/{team_id}",
+            format!("/org/projects/{project}/teams/{team}"),
+            Body::None,
+            Foreign,
+        ),
+        probe(
+            Method::PUT,
+            "/org/projects/{id}/jira-keys/{key}",
+            format!("/org/projects/{project}/jira-keys/ZETA"),
+            Body::None,
+            Foreign,
+        ),
+        probe(
+            Method::DELETE,
+            "/org/projects/{id}/jira-keys/{key}",
+            format!("/org/projects/{project}/jira-keys/PAY"),
+            Body::None,
+            Foreign,
+        ),
+        get("/org/people", "/org/people?search=ada".into(), OwnScope),
+        get(
+            "/org/people",
+            format!("/org/people?client_id={cid}"),
+            Rejected,
+        ),
+        probe(
+            Method::POST,
+            "/org/people",
+            "/org/people".into(),
+            J(json!({"name": "B person", "email": "ada@acme.example"})),
+            OwnScope,
+        ),
+        probe(
+            Method::POST,
+            "/org/people",
+            "/org/people".into(),
+            J(json!({"name": "B person", "client_id": cid})),
+            Rejected,
+        ),
+        get("/org/people/{id}", format!("/org/people/{person}"), Foreign),
+        probe(
+            Method::POST,
+            "/org/people/{id}/merge",
+            format!("/org/people/{person}/merge"),
+            J(json!({"person_id": person})),
+            Foreign,
+        ),
+        probe(
+            Method::POST,
+            "/org/people/{id}/accounts",
+            format!("/org/people/{person}/accounts"),
+            J(json!({"provider": "github", "login": "zeta-probe"})),
+            Foreign,
+        ),
+        probe(
+            Method::DELETE,
+            "/org/people/{id}/accounts/{provider}/{login}",
+            format!("/org/people/{person}/accounts/github/ada-l"),
+            Body::None,
+            Foreign,
+        ),
+        get(
+            "/org/repositories",
+            "/org/repositories?search=acme".into(),
+            OwnScope,
+        ),
+        get(
+            "/org/repositories",
+            format!("/org/repositories?client_id={cid}"),
+            Rejected,
+        ),
+        get("/org/boards", "/org/boards".into(), OwnScope),
+    ]
 }
 
 /// The id of A's row with this external id.
@@ -808,6 +1128,41 @@ async fn snapshot(app: &TestApp, client: ClientId) -> Vec<String> {
         .unwrap()
     {
         out.push(format!("{r:?}"));
+    }
+    {
+        use pulse_db::entity::{
+            deployment_pull_requests, deployment_repositories, deployments, incidents, people,
+            person_accounts, project_boards, project_jira_projects, project_repositories,
+            project_teams, projects, pull_requests, team_members,
+        };
+        macro_rules! rows {
+            ($($m:ident),*) => {$(
+                for r in $m::Entity::find()
+                    .filter($m::Column::ClientId.eq(c))
+                    .order_by_asc($m::Column::Id)
+                    .all(db)
+                    .await
+                    .unwrap()
+                {
+                    out.push(format!("{r:?}"));
+                }
+            )*};
+        }
+        rows!(
+            people,
+            person_accounts,
+            team_members,
+            projects,
+            project_teams,
+            project_repositories,
+            project_boards,
+            project_jira_projects,
+            pull_requests,
+            deployments,
+            deployment_repositories,
+            deployment_pull_requests,
+            incidents
+        );
     }
     use pulse_db::entity::{integrations, job_events, job_logs, jobs};
     for i in integrations::Entity::find()
@@ -931,6 +1286,10 @@ async fn isolation_matrix(backend: Backend) {
     let team_id = a_row::<teams::Entity>(&app, a_client, "payments").await;
     let project_id = a_row::<projects::Entity>(&app, a_client, "checkout").await;
     let repository_id = a_row::<repositories::Entity>(&app, a_client, "api").await;
+    let person_id = a_row::<pulse_db::entity::people::Entity>(&app, a_client, "ada").await;
+    let board_id = a_row::<pulse_db::entity::boards::Entity>(&app, a_client, "pay-board").await;
+    let deployment_id =
+        a_row::<pulse_db::entity::deployments::Entity>(&app, a_client, "deploy-101").await;
     let token: Value = app
         .bearer(Method::POST, "/api/v1/auth/tokens", &a_session.token)
         .json(&json!({"name": "zeta-automation-secret"}))
@@ -1005,6 +1364,9 @@ async fn isolation_matrix(backend: Backend) {
             team_id.clone(),
             project_id.clone(),
             repository_id.clone(),
+            person_id.clone(),
+            board_id.clone(),
+            deployment_id.clone(),
             "Lovelace".into(),
             "Payment intents".into(),
             "Checkout".into(),
@@ -1024,6 +1386,9 @@ async fn isolation_matrix(backend: Backend) {
         team_id,
         project_id,
         repository_id,
+        person_id,
+        board_id,
+        deployment_id,
         integration_id,
         job_id,
     };

@@ -2,16 +2,17 @@
 //! every number can be drilled into. The filters mean what they mean for the metrics: `from`/`to`
 //! are local dates in `tz`, a team includes its sub-teams.
 
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
-use pulse_analytics::csv::{render, CsvRow};
 use pulse_analytics::data::{
     self, DataParams, DeploymentItem, IncidentItem, IssueItem, PullRequestItem, SprintItem,
 };
+use pulse_analytics::export::{self, CsvExport};
 use pulse_core::{ErrorBody, Result};
-use pulse_db::repo::{deployments, incidents, issues, sprints, Page, Paged};
+use pulse_db::repo::{deployments, incidents, issues, pull_requests, sprints, Page, Paged};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -40,38 +41,41 @@ pub enum Format {
     /// A JSON page.
     #[default]
     Json,
-    /// The same page as CSV (`text/csv`), header first; the total is in `X-Total-Count`.
+    /// Every row of the filtered result as CSV (`text/csv`, header first, streamed; `limit` and
+    /// `offset` do not apply); the number of rows is in `X-Total-Count`.
     Csv,
 }
 
-fn answer<T: Serialize + CsvRow>(
-    found: Paged<T>,
-    page: Page,
-    format: Option<Format>,
-    name: &str,
-) -> Response {
-    match format.unwrap_or_default() {
-        Format::Json => axum::Json(PageOf {
-            items: found.items,
-            total: found.total,
-            limit: page.limit,
-            offset: page.offset,
-        })
-        .into_response(),
-        Format::Csv => {
-            let mut res = render(&found.items).into_response();
-            let h = res.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
-            );
-            if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}.csv\"")) {
-                h.insert(header::CONTENT_DISPOSITION, v);
-            }
-            h.insert("x-total-count", HeaderValue::from(found.total));
-            res
-        }
+fn page_of<T: Serialize>(found: Paged<T>, page: Page) -> Response {
+    axum::Json(PageOf {
+        items: found.items,
+        total: found.total,
+        limit: page.limit,
+        offset: page.offset,
+    })
+    .into_response()
+}
+
+/// A streamed CSV answer: every row of the filtered result, header first.
+fn csv(export: CsvExport, name: &str) -> Response {
+    let stream = futures_util::stream::unfold(export.chunks, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    let mut res = Body::from_stream(stream).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}.csv\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
     }
+    h.insert("x-total-count", HeaderValue::from(export.total));
+    res
+}
+
+fn is_csv(format: Option<Format>) -> bool {
+    format == Some(Format::Csv)
 }
 
 macro_rules! data_query {
@@ -93,7 +97,7 @@ macro_rules! data_query {
             pub project: Option<Uuid>,
             /// Only this repository.
             pub repository: Option<Uuid>,
-            /// `json` (default) or `csv`.
+            /// `json` (default) or `csv` (every row, streamed; `limit` and `offset` do not apply).
             #[param(inline)]
             pub format: Option<Format>,
             /// Page size (1 to 200, default 50).
@@ -151,13 +155,29 @@ async fn list_pull_requests(
     Viewer(ctx): Viewer,
     Query(q): Query<PullRequestQuery>,
 ) -> Result<Response> {
+    let merged = q.date == Some(PrDateParam::Merged);
+    if is_csv(q.format) {
+        let tx = state.db().tenant_snapshot(ctx.client).await?;
+        let filter = pull_requests::PrFilter {
+            scope: data::scope(&tx, &q.params()).await?,
+            date: if merged {
+                pull_requests::PrDate::Merged
+            } else {
+                pull_requests::PrDate::Created
+            },
+            state: q.state,
+        };
+        return Ok(csv(
+            export::pull_requests(tx, filter).await?,
+            "pull-requests",
+        ));
+    }
     let page = Page::new(q.limit, q.offset);
     let tx = state.db().tenant_read(ctx.client).await?;
     let scope = data::scope(&tx, &q.params()).await?;
-    let merged = q.date == Some(PrDateParam::Merged);
     let found = data::pull_requests(&tx, scope, merged, q.state, page).await?;
     tx.commit().await?;
-    Ok(answer(found, page, q.format, "pull-requests"))
+    Ok(page_of(found, page))
 }
 
 data_query!(
@@ -184,16 +204,23 @@ async fn list_deployments(
     Query(q): Query<DeploymentQuery>,
 ) -> Result<Response> {
     let page = Page::new(q.limit, q.offset);
-    let tx = state.db().tenant_read(ctx.client).await?;
+    let tx = if is_csv(q.format) {
+        state.db().tenant_snapshot(ctx.client).await?
+    } else {
+        state.db().tenant_read(ctx.client).await?
+    };
     let filter = deployments::DeploymentFilter {
         scope: data::scope(&tx, &q.params()).await?,
         production: q.production,
         status: q.status,
         environment: q.environment,
     };
+    if is_csv(q.format) {
+        return Ok(csv(export::deployments(tx, filter).await?, "deployments"));
+    }
     let found = data::deployments(&tx, filter, page).await?;
     tx.commit().await?;
-    Ok(answer(found, page, q.format, "deployments"))
+    Ok(page_of(found, page))
 }
 
 data_query!(
@@ -216,14 +243,21 @@ async fn list_incidents(
     Query(q): Query<IncidentQuery>,
 ) -> Result<Response> {
     let page = Page::new(q.limit, q.offset);
-    let tx = state.db().tenant_read(ctx.client).await?;
+    let tx = if is_csv(q.format) {
+        state.db().tenant_snapshot(ctx.client).await?
+    } else {
+        state.db().tenant_read(ctx.client).await?
+    };
     let filter = incidents::IncidentFilter {
         scope: data::scope(&tx, &q.params()).await?,
         open: q.open,
     };
+    if is_csv(q.format) {
+        return Ok(csv(export::incidents(tx, filter).await?, "incidents"));
+    }
     let found = data::incidents(&tx, filter, page).await?;
     tx.commit().await?;
-    Ok(answer(found, page, q.format, "incidents"))
+    Ok(page_of(found, page))
 }
 
 /// Which time the issue range applies to.
@@ -264,7 +298,11 @@ async fn list_issues(
     Query(q): Query<IssueQuery>,
 ) -> Result<Response> {
     let page = Page::new(q.limit, q.offset);
-    let tx = state.db().tenant_read(ctx.client).await?;
+    let tx = if is_csv(q.format) {
+        state.db().tenant_snapshot(ctx.client).await?
+    } else {
+        state.db().tenant_read(ctx.client).await?
+    };
     let filter = issues::IssueFilter {
         scope: data::scope(&tx, &q.params()).await?,
         date: match q.date.unwrap_or_default() {
@@ -275,9 +313,12 @@ async fn list_issues(
         standard_type: q.standard_type,
         status_category: q.status_category,
     };
+    if is_csv(q.format) {
+        return Ok(csv(export::issues(tx, filter).await?, "issues"));
+    }
     let found = data::issues(&tx, filter, page).await?;
     tx.commit().await?;
-    Ok(answer(found, page, q.format, "issues"))
+    Ok(page_of(found, page))
 }
 
 data_query!(
@@ -302,13 +343,20 @@ async fn list_sprints(
     Query(q): Query<SprintQuery>,
 ) -> Result<Response> {
     let page = Page::new(q.limit, q.offset);
-    let tx = state.db().tenant_read(ctx.client).await?;
+    let tx = if is_csv(q.format) {
+        state.db().tenant_snapshot(ctx.client).await?
+    } else {
+        state.db().tenant_read(ctx.client).await?
+    };
     let filter = sprints::SprintFilter {
         scope: data::scope(&tx, &q.params()).await?,
         board: q.board,
         state: q.state,
     };
+    if is_csv(q.format) {
+        return Ok(csv(export::sprints(tx, filter).await?, "sprints"));
+    }
     let found = data::sprints(&tx, filter, page).await?;
     tx.commit().await?;
-    Ok(answer(found, page, q.format, "sprints"))
+    Ok(page_of(found, page))
 }

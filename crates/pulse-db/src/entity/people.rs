@@ -17,6 +17,10 @@ pub struct Model {
     pub name: String,
     /// Lower-cased e-mail; the first key used to match an account to the person.
     pub email: Option<String>,
+    /// Set when the person was merged into another: the row stays so that a re-import of its
+    /// source record updates it, and everything that resolves to it resolves to that person.
+    /// Imports never change it.
+    pub merged_into_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

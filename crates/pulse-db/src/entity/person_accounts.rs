@@ -13,6 +13,8 @@ pub struct Model {
     pub provider: String,
     /// Login (GitHub) or account id (Jira).
     pub login: String,
+    /// Mapped by an administrator: imports leave it alone, and it wins over an e-mail match.
+    pub explicit: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -96,18 +96,24 @@ pub async fn repositories_of(tx: &TenantTx, deployments: &[Uuid]) -> Result<Vec<
 
 /// Deployments matching the filter, latest finish first.
 pub async fn list(tx: &TenantTx, filter: &DeploymentFilter, page: Page) -> Result<Paged<Model>> {
-    let cond = condition(tx, filter).await?;
-    let query = Entity::find().filter(cond);
+    let query = ordered(tx, filter).await?;
     let total = query.clone().count(tx.conn()).await?;
     let items = query
-        .order_by_desc(Column::FinishedAt)
-        .order_by_desc(Column::StartedAt)
-        .order_by_desc(Column::Id)
         .limit(page.limit)
         .offset(page.offset)
         .all(tx.conn())
         .await?;
     Ok(Paged { items, total })
+}
+
+/// Every row matching the filter in the order of [`list`] (for exports, which stream it).
+pub async fn ordered(tx: &TenantTx, filter: &DeploymentFilter) -> Result<sea_orm::Select<Entity>> {
+    let cond = condition(tx, filter).await?;
+    Ok(Entity::find()
+        .filter(cond)
+        .order_by_desc(Column::FinishedAt)
+        .order_by_desc(Column::StartedAt)
+        .order_by_desc(Column::Id))
 }
 
 /// The repositories a deployment deployed.

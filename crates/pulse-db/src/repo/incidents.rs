@@ -65,15 +65,21 @@ pub async fn all(tx: &TenantTx, filter: &IncidentFilter) -> Result<Vec<Model>> {
 
 /// Incidents matching the filter, newest first.
 pub async fn list(tx: &TenantTx, filter: &IncidentFilter, page: Page) -> Result<Paged<Model>> {
-    let cond = condition(tx, filter).await?;
-    let query = Entity::find().filter(cond);
+    let query = ordered(tx, filter).await?;
     let total = query.clone().count(tx.conn()).await?;
     let items = query
-        .order_by_desc(Column::CreatedAt)
-        .order_by_desc(Column::Id)
         .limit(page.limit)
         .offset(page.offset)
         .all(tx.conn())
         .await?;
     Ok(Paged { items, total })
+}
+
+/// Every row matching the filter in the order of [`list`] (for exports, which stream it).
+pub async fn ordered(tx: &TenantTx, filter: &IncidentFilter) -> Result<sea_orm::Select<Entity>> {
+    let cond = condition(tx, filter).await?;
+    Ok(Entity::find()
+        .filter(cond)
+        .order_by_desc(Column::CreatedAt)
+        .order_by_desc(Column::Id))
 }

@@ -103,8 +103,14 @@ where
         }
     }
     let mut stored: HashMap<(String, String), Uuid> = HashMap::new();
+    // `merged_into_id` (people) is an administrator's decision that a re-import must not undo.
     let update_cols: Vec<E::Column> = E::Column::iter()
-        .filter(|c| !matches!(c.as_str(), "id" | "client_id" | "source" | "external_id"))
+        .filter(|c| {
+            !matches!(
+                c.as_str(),
+                "id" | "client_id" | "source" | "external_id" | "merged_into_id"
+            )
+        })
         .collect();
     let now = super::now();
     for chunk in order.chunks(CHUNK) {

@@ -12,6 +12,7 @@ pub mod ingested;
 pub mod issues;
 pub mod links;
 pub mod login_failures;
+pub mod org;
 pub mod people;
 pub mod pull_requests;
 pub mod rollups;

@@ -80,18 +80,24 @@ pub async fn all(tx: &TenantTx, filter: &PrFilter) -> Result<Vec<Model>> {
 
 /// Pull requests matching the filter, newest first (by the filter's time column).
 pub async fn list(tx: &TenantTx, filter: &PrFilter, page: Page) -> Result<Paged<Model>> {
-    let time = time_column(filter.date);
-    let cond = condition(tx, filter).await?;
-    let query = Entity::find().filter(cond);
+    let query = ordered(tx, filter).await?;
     let total = query.clone().count(tx.conn()).await?;
     let items = query
-        .order_by_desc(time)
-        .order_by_desc(Column::Id)
         .limit(page.limit)
         .offset(page.offset)
         .all(tx.conn())
         .await?;
     Ok(Paged { items, total })
+}
+
+/// Every row matching the filter in the order of [`list`] (for exports, which stream it).
+pub async fn ordered(tx: &TenantTx, filter: &PrFilter) -> Result<sea_orm::Select<Entity>> {
+    let time = time_column(filter.date);
+    let cond = condition(tx, filter).await?;
+    Ok(Entity::find()
+        .filter(cond)
+        .order_by_desc(time)
+        .order_by_desc(Column::Id))
 }
 
 /// Commit times (authored) of these pull requests' own commits: `(pull request, authored_at)`.

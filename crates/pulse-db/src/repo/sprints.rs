@@ -78,17 +78,23 @@ pub async fn issues_of(tx: &TenantTx, sprints: &[Uuid]) -> Result<Vec<sprint_iss
 
 /// Sprints matching the filter, latest start first.
 pub async fn list(tx: &TenantTx, filter: &SprintFilter, page: Page) -> Result<Paged<Model>> {
-    let cond = condition(tx, filter).await?;
-    let query = Entity::find().filter(cond);
+    let query = ordered(tx, filter).await?;
     let total = query.clone().count(tx.conn()).await?;
     let items = query
-        .order_by_desc(Column::StartAt)
-        .order_by_desc(Column::Id)
         .limit(page.limit)
         .offset(page.offset)
         .all(tx.conn())
         .await?;
     Ok(Paged { items, total })
+}
+
+/// Every row matching the filter in the order of [`list`] (for exports, which stream it).
+pub async fn ordered(tx: &TenantTx, filter: &SprintFilter) -> Result<sea_orm::Select<Entity>> {
+    let cond = condition(tx, filter).await?;
+    Ok(Entity::find()
+        .filter(cond)
+        .order_by_desc(Column::StartAt)
+        .order_by_desc(Column::Id))
 }
 
 /// The issues that were in a sprint, with when they were added and removed.

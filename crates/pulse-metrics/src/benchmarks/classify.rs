@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 /// Tiers of a [`DoraReport`] for one benchmark year; `None` where the metric
 /// had no data or the year has no rules for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DoraTiers {
     /// Report year used.
     pub year: u16,

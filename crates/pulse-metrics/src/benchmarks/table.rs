@@ -9,6 +9,7 @@ const BUILTIN_JSON: &str = include_str!("dora_benchmarks.json");
 
 /// A DORA performance tier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Tier {
     /// Elite performers.
@@ -23,6 +24,7 @@ pub enum Tier {
 
 /// A metric that can be classified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
     /// Deployment frequency (measured as [`DeploymentDayMedians`]).
@@ -41,6 +43,7 @@ pub enum Metric {
 /// over every period of the measured range (periods without deployments count
 /// as 0).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeploymentDayMedians {
     /// Median deployment-days per ISO week.
     pub per_week: f64,
@@ -52,6 +55,7 @@ pub struct DeploymentDayMedians {
 
 /// A measured value to classify.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Measurement {
     /// A single number (seconds or a fraction, depending on the metric).
@@ -74,6 +78,7 @@ impl From<DeploymentDayMedians> for Measurement {
 
 /// Which number of a [`Measurement`] a rule compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Statistic {
     /// The plain value of [`Measurement::Value`].
@@ -108,6 +113,7 @@ impl Measurement {
 
 /// How a rule compares the statistic with its threshold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Comparison {
     /// `value < threshold`
     #[serde(rename = "<")]
@@ -128,6 +134,7 @@ pub enum Comparison {
 
 /// One classification rule: "tier T if statistic OP threshold".
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rule {
     /// Tier assigned when the rule matches.
     pub tier: Tier,
@@ -156,6 +163,7 @@ impl Rule {
 
 /// Which recovery measure a report year classifies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RecoveryMeasure {
     /// Incident created to resolved (DORA up to 2022).
@@ -166,6 +174,7 @@ pub enum RecoveryMeasure {
 
 /// The benchmark rules of one report year.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BenchmarkYear {
     /// Report year.
     pub year: u16,
@@ -179,6 +188,7 @@ pub struct BenchmarkYear {
 
 /// A set of benchmark years.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BenchmarkTable {
     /// Years, in any order (each at most once).
     pub years: Vec<BenchmarkYear>,

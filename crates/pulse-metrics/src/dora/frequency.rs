@@ -15,6 +15,7 @@ const DAYS_PER_MONTH: f64 = 30.436875;
 
 /// Deployments in one bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FrequencyBucket {
     /// Successful production deployments that finished in the bucket.
     pub deployments: u64,
@@ -24,6 +25,7 @@ pub struct FrequencyBucket {
 
 /// Deployment frequency over a range.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeploymentFrequency {
     /// Successful production deployments that finished in the range (a
     /// deployment spanning several repositories counts once).

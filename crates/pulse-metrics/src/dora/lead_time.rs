@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// Lead time for changes over a range.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LeadTime {
     /// Lead times in seconds of the changes whose deployment finished in the
     /// range: `deployment.finished_at - change.first_commit_at`, negative

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// Outcome of a deployment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DeploymentStatus {
     /// The deployment completed successfully.
@@ -21,6 +22,7 @@ pub enum DeploymentStatus {
 
 /// Where a deployment record came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DeploymentSource {
     /// A GitHub Deployment (deployments API).
@@ -42,6 +44,7 @@ pub enum DeploymentSource {
 /// One deployment. A deployment may span several repositories; it is still
 /// one deployment (counted once).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Deployment {
     /// Unique id. Several records with the same id are merged into one
     /// deployment (see [`super::normalize_deployments`]).
@@ -56,8 +59,10 @@ pub struct Deployment {
     /// Outcome.
     pub status: DeploymentStatus,
     /// When the deployment started.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub started_at: Timestamp,
     /// When the deployment finished; `None` while it is running.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub finished_at: Option<Timestamp>,
     /// Where the record came from.
     pub source: DeploymentSource,
@@ -84,6 +89,7 @@ impl Deployment {
 /// A change shipped to production: a merged pull request, or a commit pushed
 /// directly to the deployed branch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Change {
     /// Unique id (e.g. `"api#123"`).
     pub id: String,
@@ -92,9 +98,11 @@ pub struct Change {
     /// Time of the change's first commit (the start of lead time). For a
     /// squash-merged pull request this is the first commit of the pull
     /// request's own history, not the squash commit.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub first_commit_at: Timestamp,
     /// When the change reached the deployed branch (for a pull request: the
     /// time of its merge commit, or squash commit). `None` if never merged.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub merged_at: Option<Timestamp>,
     /// Id of the deployment that shipped the change, if known.
     pub deployed_by: Option<String>,
@@ -102,12 +110,15 @@ pub struct Change {
 
 /// A production incident.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Incident {
     /// Unique id.
     pub id: String,
     /// When the incident was opened.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
     /// When the incident was resolved; `None` while open.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub resolved_at: Option<Timestamp>,
     /// The deployment the incident is charged to. Filled by
     /// [`super::attribute_incidents`]; read by the metrics.
@@ -135,6 +146,7 @@ pub fn context() -> chrono::TimeDelta {
 
 /// How incidents without an explicit link are charged to a deployment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AttributionRule {
     /// Only infer a cause among deployments that finished at most this long
     /// before the incident was created. `None`: the [`CONTEXT_DAYS`] bound

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 /// Failed-deployment recovery time over a range.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RecoveryTime {
     /// Recovery times in seconds of the recovered failures; `None` if none.
     pub distribution: Option<Distribution>,
@@ -32,6 +33,7 @@ pub struct RecoveryTime {
 
 /// Time to restore service (incident created to resolved) over a range.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TimeToRestore {
     /// Durations in seconds of the resolved incidents created in the range.
     pub distribution: Option<Distribution>,

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 /// Everything the DORA metrics need.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DoraInput {
     /// Deployments (any environment and status; the metrics select).
     pub deployments: Vec<Deployment>,
@@ -25,6 +26,7 @@ pub struct DoraInput {
 
 /// The DORA metrics of one range.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DoraReport {
     /// Deployment frequency.
     pub deployment_frequency: DeploymentFrequency,

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 
 /// Deployment rework rate over a range.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReworkRate {
     /// Successful production deployments that finished in the range.
     pub deployments: usize,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// Items completed in one bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ThroughputBucket {
     /// Items whose done time falls in the bucket.
     pub items: u64,
@@ -18,6 +19,7 @@ pub struct ThroughputBucket {
 
 /// Number of existing items per status category at an instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CategoryCounts {
     /// Items in To Do.
     pub to_do: usize,
@@ -29,12 +31,14 @@ pub struct CategoryCounts {
 
 /// An item in progress and how long it has been in progress.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgingItem {
     /// Issue key.
     pub key: String,
     /// Current status name, if known from transitions.
     pub status: Option<String>,
     /// First entry into In Progress.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub started_at: Timestamp,
     /// Seconds from `started_at` to the evaluation instant.
     pub age_secs: i64,
@@ -42,6 +46,7 @@ pub struct AgingItem {
 
 /// Flow metrics of a range.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FlowReport {
     /// Items whose done time (see [`done_at`]) falls in the range.
     pub completed: usize,

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 /// pull requests (so their means add up to the mean total; medians in general
 /// do not add up).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StageDistributions {
     /// Coding stage.
     pub coding: Option<Distribution>,
@@ -25,6 +26,7 @@ pub struct StageDistributions {
 
 /// Number of merged pull requests per size class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SizeCounts {
     /// XS: fewer than 10 changed lines.
     pub xs: usize,
@@ -52,6 +54,7 @@ impl SizeCounts {
 
 /// Review depth: reviews and comments per merged pull request.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReviewDepth {
     /// Reviews by someone other than the author, per pull request.
     pub reviews_per_pr: Option<Distribution>,
@@ -61,6 +64,7 @@ pub struct ReviewDepth {
 
 /// Commits pushed after the first review.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReworkAfterReview {
     /// Merged pull requests that were reviewed.
     pub reviewed_prs: usize,
@@ -76,6 +80,7 @@ pub struct ReworkAfterReview {
 
 /// Pull-request aggregates over the pull requests merged in a range.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PullRequestReport {
     /// Pull requests merged in the range.
     pub merged: usize,

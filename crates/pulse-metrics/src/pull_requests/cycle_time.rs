@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// All values are whole seconds (differences of Unix seconds), never negative.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CycleTime {
     /// Pull request id.
     pub id: String,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// State of a submitted review.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ReviewState {
     /// Approved.
@@ -19,10 +20,12 @@ pub enum ReviewState {
 
 /// A review submitted on a pull request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Review {
     /// Login of the reviewer.
     pub reviewer: String,
     /// When the review was submitted.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub submitted_at: Timestamp,
     /// Review state.
     pub state: ReviewState,
@@ -30,6 +33,7 @@ pub struct Review {
 
 /// A pull request (merge request).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PullRequest {
     /// Unique id (e.g. `"api#42"`).
     pub id: String,
@@ -38,17 +42,22 @@ pub struct PullRequest {
     /// Login of the author; reviews by the author are not reviews.
     pub author: String,
     /// When the pull request was opened.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
     /// Whether it was opened as a draft.
     pub opened_as_draft: bool,
     /// When a draft was marked ready for review (ignored unless `opened_as_draft`).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub ready_for_review_at: Option<Timestamp>,
     /// When it was merged; `None` if not merged.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub merged_at: Option<Timestamp>,
     /// When the production deployment that shipped it finished; `None` if not
     /// deployed (yet).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub deployed_at: Option<Timestamp>,
     /// Commit times of the pull request's own commits (before any squash).
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>, format = DateTime))]
     pub commit_times: Vec<Timestamp>,
     /// Submitted reviews, in any order.
     pub reviews: Vec<Review>,
@@ -63,6 +72,7 @@ pub struct PullRequest {
 /// Size class of a pull request by changed lines (`additions + deletions`):
 /// XS < 10, S < 50, M < 250, L < 1000, XL >= 1000.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SizeBucket {
     /// 0–9 changed lines.
