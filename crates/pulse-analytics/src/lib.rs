@@ -17,6 +17,7 @@ pub mod data;
 pub mod filters;
 mod load;
 pub mod reports;
+pub mod rules;
 
 pub use filters::{AppliedFilters, Filters, Granularity, MetricsParams};
 pub use reports::{

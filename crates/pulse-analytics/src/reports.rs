@@ -10,7 +10,7 @@ use pulse_db::TenantTx;
 use pulse_metrics::benchmarks::{classify_dora, DoraTiers};
 use pulse_metrics::dora::{
     self, attribute_incidents, link_changes_to_deployments, normalize_deployments, AttributionRule,
-    DoraInput, DoraReport,
+    DeploymentSource, DoraInput, DoraReport,
 };
 use pulse_metrics::flow::{self, done_at, FlowReport};
 use pulse_metrics::pull_requests::{cycle_time, pull_request_report, PullRequestReport};
@@ -50,6 +50,10 @@ pub struct DoraMetrics {
     /// Each metric's tier (`elite`, `high`, `medium`, `low` or null) for `filters.year`.
     #[schema(value_type = Object)]
     pub tiers: Option<DoraTiers>,
+    /// Of `deployment_frequency.deployments`, those that are merged pull requests standing in for
+    /// deployments (the metric rules' merged-PR fallback, for repositories without deployment
+    /// data; `origin` `merged_pr` in `/data/deployments`).
+    pub fallback_deployments: usize,
 }
 
 async fn dora_input(tx: &TenantTx, f: &Filters) -> Result<DoraInput> {
@@ -60,20 +64,35 @@ async fn dora_input(tx: &TenantTx, f: &Filters) -> Result<DoraInput> {
     })
 }
 
-async fn dora_report(tx: &TenantTx, f: &Filters) -> Result<DoraReport> {
+/// The attribution rule of the filters' scope: the project's effective metric rules when the
+/// filters name a project, the client's otherwise.
+async fn attribution(tx: &TenantTx, f: &Filters) -> Result<AttributionRule> {
+    Ok(crate::rules::effective(tx, f.project).await?.attribution())
+}
+
+async fn dora_parts(tx: &TenantTx, f: &Filters) -> Result<(DoraInput, DoraReport)> {
     let input = dora_input(tx, f).await?;
-    Ok(dora::dora_report(
-        &input,
-        &f.spec(),
-        &AttributionRule::default(),
-    ))
+    let report = dora::dora_report(&input, &f.spec(), &attribution(tx, f).await?);
+    Ok((input, report))
+}
+
+async fn dora_report(tx: &TenantTx, f: &Filters) -> Result<DoraReport> {
+    Ok(dora_parts(tx, f).await?.1)
 }
 
 /// `GET /metrics/dora`.
 pub async fn dora(tx: &TenantTx, f: &Filters) -> Result<DoraMetrics> {
     f.check_scope(tx).await?;
-    let report = dora_report(tx, f).await?;
+    let (input, report) = dora_parts(tx, f).await?;
+    let spec = f.spec();
+    let fallback_deployments = normalize_deployments(&input.deployments)
+        .iter()
+        .filter(|d| d.source == DeploymentSource::MergedPrFallback)
+        .filter(|d| d.is_successful_production())
+        .filter(|d| d.finished_at.is_some_and(|t| spec.contains(t)))
+        .count();
     Ok(DoraMetrics {
+        fallback_deployments,
         filters: f.applied(),
         tiers: classify_dora(&report, f.year),
         deployment_frequency: report.deployment_frequency,
@@ -311,11 +330,21 @@ async fn portfolio_rows(
         .iter()
         .filter_map(|d| d.finished_at.map(|t| (d.id.as_str(), t)))
         .collect();
-    let failed: HashSet<String> =
-        attribute_incidents(&deployments, &incidents, &AttributionRule::default())
+    // Deployments with an incident charged to them, per attribution rule: teams use the scope's
+    // rule, each project its own effective rules.
+    let mut failed_by_rule: Vec<(AttributionRule, HashSet<String>)> = Vec::new();
+    let mut failed_set = |rule: AttributionRule| -> usize {
+        if let Some(i) = failed_by_rule.iter().position(|(r, _)| *r == rule) {
+            return i;
+        }
+        let set = attribute_incidents(&deployments, &incidents, &rule)
             .into_iter()
             .filter_map(|i| i.caused_by)
             .collect();
+        failed_by_rule.push((rule, set));
+        failed_by_rule.len() - 1
+    };
+    let scope_rule = failed_set(attribution(tx, f).await?);
     let linked = link_changes_to_deployments(&deployments, &changes);
     let pr_by_id: HashMap<String, &pulse_db::entity::pull_requests::Model> =
         pr_rows.iter().map(|p| (p.id.to_string(), p)).collect();
@@ -326,6 +355,11 @@ async fn portfolio_rows(
     let teams = scope::all_teams(tx).await?;
     let projects = scope::all_projects(tx).await?;
     let mut owners = Vec::new();
+    let mut owner_rule: HashMap<Uuid, usize> = HashMap::new();
+    for p in &projects {
+        let rule = crate::rules::effective(tx, Some(p.id)).await?.attribution();
+        owner_rule.insert(p.id, failed_set(rule));
+    }
     for t in &teams {
         let s = scope::own_team_scope(tx, t.id).await?;
         owners.push(Owner {
@@ -367,6 +401,7 @@ async fn portfolio_rows(
         } else {
             &mut project_items
         };
+        let failed = &failed_by_rule[owner_rule.get(&o.id).copied().unwrap_or(scope_rule)].1;
         for d in &in_range {
             if d.repos.iter().any(|r| o.repos.contains(r)) {
                 let v = if failed.contains(&d.id) { 1.0 } else { 0.0 };

@@ -81,13 +81,13 @@ pub enum ClientAction {
     },
 }
 
-async fn open(config: &Config) -> anyhow::Result<Db> {
+pub(crate) async fn open(config: &Config) -> anyhow::Result<Db> {
     let db = Db::connect(config).await?;
     pulse_db::migration::ensure_current(db.system()).await?;
     Ok(db)
 }
 
-async fn resolve_client(
+pub(crate) async fn resolve_client(
     config: &Config,
     db: &Db,
     name: Option<String>,

@@ -2,6 +2,7 @@
 
 mod admin;
 mod etl;
+mod rules;
 mod runtime;
 
 use std::path::PathBuf;
@@ -61,6 +62,11 @@ enum Command {
         #[command(subcommand)]
         action: admin::ClientAction,
     },
+    /// Show or change a client's metric rules and project overrides (docs/METRICS.md#rules).
+    Rules {
+        #[command(subcommand)]
+        action: rules::RulesAction,
+    },
     /// Load records from a JSON Lines file (see docs/IMPORT.md); a bad file is refused whole.
     Import {
         /// The file to load.
@@ -112,6 +118,7 @@ fn main() -> std::process::ExitCode {
             Command::User { action } => admin::user(config, action).await,
             Command::Client { action } => admin::client(config, action).await,
             Command::Import { file, client } => admin::import(config, file, client).await,
+            Command::Rules { action } => rules::run(config, action).await,
         }
     });
     match result {

@@ -165,6 +165,8 @@ data_query!(
     DeploymentQuery {
         /// Only production (`true`) or non-production (`false`) deployments.
         production: Option<bool>,
+        /// Only deployments the metric rules count (`true`) or do not count (`false`).
+        counted: Option<bool>,
         /// Only this status (`success`, `failure`, ...).
         status: Option<String>,
         /// Only this environment.
@@ -188,6 +190,7 @@ async fn list_deployments(
     let filter = deployments::DeploymentFilter {
         scope: data::scope(&tx, &q.params()).await?,
         production: q.production,
+        counted: q.counted,
         status: q.status,
         environment: q.environment,
     };

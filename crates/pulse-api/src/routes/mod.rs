@@ -9,6 +9,7 @@ pub mod health;
 pub mod import;
 pub mod me;
 pub mod metrics;
+pub mod rules;
 pub mod settings;
 pub mod tokens;
 pub mod users;

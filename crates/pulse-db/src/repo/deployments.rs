@@ -21,6 +21,8 @@ pub struct DeploymentFilter {
     pub scope: Scope,
     /// Only production (true) or non-production (false) deployments.
     pub production: Option<bool>,
+    /// Only deployments the metric rules count (true) or do not count (false).
+    pub counted: Option<bool>,
     /// Only this status.
     pub status: Option<String>,
     /// Only this environment.
@@ -49,6 +51,9 @@ pub async fn condition(tx: &TenantTx, filter: &DeploymentFilter) -> Result<Condi
     }
     if let Some(p) = filter.production {
         cond = cond.add(Column::IsProduction.eq(p));
+    }
+    if let Some(k) = filter.counted {
+        cond = cond.add(Column::Counted.eq(k));
     }
     if let Some(s) = &filter.status {
         cond = cond.add(Column::Status.eq(s.as_str()));

@@ -4,6 +4,7 @@
 
 pub mod api_tokens;
 pub mod audit;
+pub mod classified;
 pub mod clients;
 pub mod deployments;
 pub mod derive;
@@ -14,6 +15,7 @@ pub mod links;
 pub mod login_failures;
 pub mod people;
 pub mod pull_requests;
+pub mod rules;
 pub mod scope;
 pub mod sessions;
 pub mod settings;
