@@ -139,6 +139,75 @@ fn analytics_probes(a: &Victim, template: &'static str, csv: bool) -> Vec<Probe>
     out
 }
 
+/// Probes for the metric rules: B reads and changes its own rules; A's project answers 404 for
+/// every verb; a smuggled `client_id` is refused.
+fn rules_probes(a: &Victim) -> Vec<Probe> {
+    use Body::Json as J;
+    use Expect::{Foreign, OwnScope, Rejected};
+    let cid = a.client.to_string();
+    let pid = &a.project_id;
+    let project = "/rules/projects/{project_id}";
+    vec![
+        probe(Method::GET, "/rules", "/rules".into(), Body::None, OwnScope),
+        probe(
+            Method::GET,
+            "/rules",
+            format!("/rules?client_id={cid}"),
+            Body::None,
+            OwnScope,
+        ),
+        probe(
+            Method::PUT,
+            "/rules",
+            "/rules".into(),
+            J(json!({"incidents": {"labels": ["b-probe"]}})),
+            OwnScope,
+        ),
+        probe(
+            Method::PUT,
+            "/rules",
+            "/rules".into(),
+            J(json!({"client_id": cid})),
+            Rejected,
+        ),
+        probe(
+            Method::PATCH,
+            "/rules",
+            "/rules".into(),
+            J(json!({"production": {"environment": "^prod$"}})),
+            OwnScope,
+        ),
+        probe(
+            Method::PATCH,
+            "/rules",
+            "/rules".into(),
+            J(json!({"production": {"environment": "^prod$"}, "client_id": cid})),
+            Rejected,
+        ),
+        probe(
+            Method::GET,
+            project,
+            format!("/rules/projects/{pid}"),
+            Body::None,
+            Foreign,
+        ),
+        probe(
+            Method::PUT,
+            project,
+            format!("/rules/projects/{pid}"),
+            J(json!({"attribution": {"window_hours": 1}})),
+            Foreign,
+        ),
+        probe(
+            Method::DELETE,
+            project,
+            format!("/rules/projects/{pid}"),
+            Body::None,
+            Foreign,
+        ),
+    ]
+}
+
 const PNG: &[u8] =
     b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
 
@@ -690,6 +759,7 @@ fn probes(a: &Victim) -> Vec<Probe> {
         ),
     ];
     all.extend(analytics);
+    all.extend(rules_probes(a));
     all
 }
 
@@ -808,6 +878,34 @@ async fn snapshot(app: &TestApp, client: ClientId) -> Vec<String> {
         .unwrap()
     {
         out.push(format!("{r:?}"));
+    }
+    use pulse_db::entity::{deployments, incidents, metric_rules};
+    for r in metric_rules::Entity::find()
+        .filter(metric_rules::Column::ClientId.eq(c))
+        .order_by_asc(metric_rules::Column::Id)
+        .all(db)
+        .await
+        .unwrap()
+    {
+        out.push(format!("{r:?}"));
+    }
+    for d in deployments::Entity::find()
+        .filter(deployments::Column::ClientId.eq(c))
+        .order_by_asc(deployments::Column::Id)
+        .all(db)
+        .await
+        .unwrap()
+    {
+        out.push(format!("{d:?}"));
+    }
+    for i in incidents::Entity::find()
+        .filter(incidents::Column::ClientId.eq(c))
+        .order_by_asc(incidents::Column::Id)
+        .all(db)
+        .await
+        .unwrap()
+    {
+        out.push(format!("{i:?}"));
     }
     use pulse_db::entity::{integrations, job_events, job_logs, jobs};
     for i in integrations::Entity::find()
@@ -931,6 +1029,27 @@ async fn isolation_matrix(backend: Backend) {
     let team_id = a_row::<teams::Entity>(&app, a_client, "payments").await;
     let project_id = a_row::<projects::Entity>(&app, a_client, "checkout").await;
     let repository_id = a_row::<repositories::Entity>(&app, a_client, "api").await;
+    // A's metric rules and an override of A's project, with markers that must not leak.
+    let rules = app
+        .bearer(Method::PATCH, "/api/v1/rules", &a_session.token)
+        .json(
+            &json!({"incidents": {"labels": ["zeta-incident-label"], "issue_types": ["incident"]}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rules.status(), 200, "{}", rules.text().await.unwrap());
+    let over = app
+        .bearer(
+            Method::PUT,
+            &format!("/api/v1/rules/projects/{project_id}"),
+            &a_session.token,
+        )
+        .json(&json!({"production": {"environment": "^zeta-prod$"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(over.status(), 200, "{}", over.text().await.unwrap());
     let token: Value = app
         .bearer(Method::POST, "/api/v1/auth/tokens", &a_session.token)
         .json(&json!({"name": "zeta-automation-secret"}))
@@ -1017,6 +1136,8 @@ async fn isolation_matrix(backend: Backend) {
             job_id.clone(),
             ETL_SECRET.into(),
             "zeta-scope".into(),
+            "zeta-incident-label".into(),
+            "zeta-prod".into(),
         ],
         user_id: a_admin.to_string(),
         admin: a_session.clone(),
