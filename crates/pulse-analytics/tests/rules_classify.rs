@@ -279,7 +279,8 @@ fn incident_rules_over_pull_requests() {
 fn merged_pull_requests_fall_back_only_into_the_default_branch() {
     let on = rules(json!({"deployments": {"merged_pr_fallback": true}}));
     // (base branch, repository default branch, merged) => stands in for a deployment
-    let table: &[((Option<&str>, Option<&str>, bool), bool)] = &[
+    type Branches = (Option<&'static str>, Option<&'static str>, bool);
+    let table: &[(Branches, bool)] = &[
         ((Some("main"), Some("main"), true), true),
         ((Some("develop"), Some("main"), true), false),
         ((Some("trunk"), Some("trunk"), true), true),
