@@ -32,6 +32,7 @@ pub fn deployment_source(origin: &str) -> DeploymentSource {
         "release" => DeploymentSource::Release,
         "tag" => DeploymentSource::Tag,
         "webhook" => DeploymentSource::Webhook,
+        "merged_pr" => DeploymentSource::MergedPrFallback,
         _ => DeploymentSource::Manual,
     }
 }
@@ -63,15 +64,19 @@ pub fn change(pr: &pull_requests::Model) -> Option<Change> {
     })
 }
 
-/// An incident; an explicitly linked deployment is kept, any other cause is inferred by
-/// `pulse_metrics::dora::attribute_incidents`.
+/// An incident; an explicitly linked deployment (the incident's own, or the one a label of its
+/// issue names under the metric rules' `attribution.issue_link`) is kept, any other cause is
+/// inferred by `pulse_metrics::dora::attribute_incidents`.
 pub fn incident(i: &incidents::Model) -> Incident {
+    let linked = (i.attributed_by.as_deref() == Some("issue_link"))
+        .then_some(i.caused_by_deployment_id)
+        .flatten();
     Incident {
         id: i.id.to_string(),
         created_at: i.created_at,
         resolved_at: i.resolved_at,
         caused_by: None,
-        explicit_deployment: i.deployment_id.map(|d| d.to_string()),
+        explicit_deployment: i.deployment_id.or(linked).map(|d| d.to_string()),
     }
 }
 

@@ -204,8 +204,15 @@ pub struct DeploymentItem {
     pub name: Option<String>,
     /// Environment.
     pub environment: String,
-    /// Production environment.
+    /// Counted as a deployment and in production (per the metric rules).
     pub is_production: bool,
+    /// Counted as a deployment at all (per the metric rules).
+    pub counted: bool,
+    /// A merged pull request standing in for a deployment (the merged-PR fallback; `origin`
+    /// `merged_pr`).
+    pub fallback: bool,
+    /// Branch of a workflow run.
+    pub branch: Option<String>,
     /// `success`, `failure`, `cancelled`, `in_progress` or `unknown`.
     pub status: String,
     /// How it was detected.
@@ -227,6 +234,9 @@ impl CsvRow for DeploymentItem {
             "name",
             "environment",
             "is_production",
+            "counted",
+            "fallback",
+            "branch",
             "status",
             "origin",
             "started_at",
@@ -242,6 +252,9 @@ impl CsvRow for DeploymentItem {
             opt(&self.name),
             self.environment.clone(),
             self.is_production.to_string(),
+            self.counted.to_string(),
+            self.fallback.to_string(),
+            opt(&self.branch),
             self.status.clone(),
             self.origin.clone(),
             iso(&self.started_at),
@@ -281,6 +294,9 @@ pub async fn deployments(
                 name: d.name,
                 environment: d.environment,
                 is_production: d.is_production,
+                counted: d.counted,
+                fallback: d.origin == "merged_pr",
+                branch: d.branch,
                 status: d.status,
                 origin: d.origin,
                 started_at: d.started_at,
@@ -320,6 +336,8 @@ pub struct IncidentItem {
     pub team_id: Option<Uuid>,
     /// Deployment charged with it.
     pub caused_by_deployment_id: Option<Uuid>,
+    /// How that deployment was found: `explicit`, `issue_link` (metric rules) or `inferred`.
+    pub attributed_by: Option<String>,
 }
 
 impl CsvRow for IncidentItem {
@@ -336,6 +354,7 @@ impl CsvRow for IncidentItem {
             "repository_id",
             "team_id",
             "caused_by_deployment_id",
+            "attributed_by",
         ]
     }
     fn fields(&self) -> Vec<String> {
@@ -351,6 +370,7 @@ impl CsvRow for IncidentItem {
             opt(&self.repository_id),
             opt(&self.team_id),
             opt(&self.caused_by_deployment_id),
+            opt(&self.attributed_by),
         ]
     }
 }
@@ -524,6 +544,7 @@ impl From<pulse_db::entity::incidents::Model> for IncidentItem {
             repository_id: i.repository_id,
             team_id: i.team_id,
             caused_by_deployment_id: i.caused_by_deployment_id,
+            attributed_by: i.attributed_by,
         }
     }
 }

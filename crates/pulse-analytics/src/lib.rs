@@ -19,6 +19,7 @@ pub mod filters;
 mod load;
 pub mod reports;
 pub mod rollup;
+pub mod rules;
 
 pub use filters::{AppliedFilters, Filters, Granularity, MetricsParams};
 pub use reports::{

@@ -10,7 +10,7 @@ use pulse_db::TenantTx;
 use pulse_metrics::benchmarks::{classify_dora, DoraTiers};
 use pulse_metrics::dora::{
     self, attribute_incidents, link_changes_to_deployments, normalize_deployments, AttributionRule,
-    DoraInput, DoraReport,
+    DeploymentSource, DoraInput, DoraReport,
 };
 use pulse_metrics::flow::{self, done_at, FlowReport};
 use pulse_metrics::pull_requests::{cycle_time, pull_request_report, PullRequestReport};
@@ -53,6 +53,10 @@ pub struct DoraMetrics {
     pub rework_rate: dora::ReworkRate,
     /// Each metric's tier (`elite`, `high`, `medium`, `low` or null) for `filters.year`.
     pub tiers: Option<DoraTiers>,
+    /// Of `deployment_frequency.deployments`, those that are merged pull requests standing in for
+    /// deployments (the metric rules' merged-PR fallback, for repositories without deployment
+    /// data; `origin` `merged_pr` in `/data/deployments`).
+    pub fallback_deployments: usize,
 }
 
 async fn dora_input(tx: &TenantTx, f: &Filters) -> Result<DoraInput> {
@@ -63,22 +67,52 @@ async fn dora_input(tx: &TenantTx, f: &Filters) -> Result<DoraInput> {
     })
 }
 
-async fn dora_report(tx: &TenantTx, f: &Filters, source: Source) -> Result<DoraReport> {
+/// The attribution rule of the filters' scope: the project's effective metric rules when the
+/// filters name a project, the client's otherwise.
+async fn attribution(tx: &TenantTx, f: &Filters) -> Result<AttributionRule> {
+    Ok(crate::rules::effective(tx, f.project).await?.attribution())
+}
+
+async fn dora_parts(tx: &TenantTx, f: &Filters) -> Result<(DoraInput, DoraReport)> {
+    let input = dora_input(tx, f).await?;
+    let report = dora::dora_report(&input, &f.spec(), &attribution(tx, f).await?);
+    Ok((input, report))
+}
+
+/// The DORA report and how many of its deployments are merged-PR stand-ins: from the aggregates
+/// when they can serve the filters under the rules they were computed with, else from raw rows.
+async fn dora_report(tx: &TenantTx, f: &Filters, source: Source) -> Result<(DoraReport, usize)> {
     if source == Source::Aggregates {
         if let Some(dim) = rollup::serving(tx, f).await? {
-            let spec = f.spec();
-            let (start, end) = (spec.range_start(), spec.range_end());
-            let facts =
-                rollup::read::dora_facts(tx, dim, start.timestamp(), end.timestamp()).await?;
-            return Ok(rollup::report::dora(&facts, &spec));
+            if attribution(tx, f).await? == rollup::refresh::rule(tx).await? {
+                let spec = f.spec();
+                let (start, end) = (spec.range_start(), spec.range_end());
+                let facts =
+                    rollup::read::dora_facts(tx, dim, start.timestamp(), end.timestamp()).await?;
+                let fallback = pulse_db::repo::deployments::count(
+                    tx,
+                    &pulse_db::repo::deployments::DeploymentFilter {
+                        scope: f.scope(0, 0),
+                        production: Some(true),
+                        status: Some("success".into()),
+                        origin: Some("merged_pr".into()),
+                        ..Default::default()
+                    },
+                )
+                .await? as usize;
+                return Ok((rollup::report::dora(&facts, &spec), fallback));
+            }
         }
     }
-    let input = dora_input(tx, f).await?;
-    Ok(dora::dora_report(
-        &input,
-        &f.spec(),
-        &AttributionRule::default(),
-    ))
+    let (input, report) = dora_parts(tx, f).await?;
+    let spec = f.spec();
+    let fallback = normalize_deployments(&input.deployments)
+        .iter()
+        .filter(|d| d.source == DeploymentSource::MergedPrFallback)
+        .filter(|d| d.is_successful_production())
+        .filter(|d| d.finished_at.is_some_and(|t| spec.contains(t)))
+        .count();
+    Ok((report, fallback))
 }
 
 /// `GET /metrics/dora`.
@@ -89,8 +123,9 @@ pub async fn dora(tx: &TenantTx, f: &Filters) -> Result<DoraMetrics> {
 /// [`dora`] from the given source.
 pub async fn dora_from(tx: &TenantTx, f: &Filters, source: Source) -> Result<DoraMetrics> {
     f.check_scope(tx).await?;
-    let report = dora_report(tx, f, source).await?;
+    let (report, fallback_deployments) = dora_report(tx, f, source).await?;
     Ok(DoraMetrics {
+        fallback_deployments,
         filters: f.applied(),
         tiers: classify_dora(&report, f.year),
         deployment_frequency: report.deployment_frequency,
@@ -343,11 +378,21 @@ async fn portfolio_rows(
         .iter()
         .filter_map(|d| d.finished_at.map(|t| (d.id.as_str(), t)))
         .collect();
-    let failed: HashSet<String> =
-        attribute_incidents(&deployments, &incidents, &AttributionRule::default())
+    // Deployments with an incident charged to them, per attribution rule: teams use the scope's
+    // rule, each project its own effective rules.
+    let mut failed_by_rule: Vec<(AttributionRule, HashSet<String>)> = Vec::new();
+    let mut failed_set = |rule: AttributionRule| -> usize {
+        if let Some(i) = failed_by_rule.iter().position(|(r, _)| *r == rule) {
+            return i;
+        }
+        let set = attribute_incidents(&deployments, &incidents, &rule)
             .into_iter()
             .filter_map(|i| i.caused_by)
             .collect();
+        failed_by_rule.push((rule, set));
+        failed_by_rule.len() - 1
+    };
+    let scope_rule = failed_set(attribution(tx, f).await?);
     let linked = link_changes_to_deployments(&deployments, &changes);
     let pr_by_id: HashMap<String, &pulse_db::entity::pull_requests::Model> =
         pr_rows.iter().map(|p| (p.id.to_string(), p)).collect();
@@ -358,6 +403,11 @@ async fn portfolio_rows(
     let teams = scope::all_teams(tx).await?;
     let projects = scope::all_projects(tx).await?;
     let mut owners = Vec::new();
+    let mut owner_rule: HashMap<Uuid, usize> = HashMap::new();
+    for p in &projects {
+        let rule = crate::rules::effective(tx, Some(p.id)).await?.attribution();
+        owner_rule.insert(p.id, failed_set(rule));
+    }
     for t in &teams {
         let s = scope::own_team_scope(tx, t.id).await?;
         owners.push(Owner {
@@ -399,6 +449,7 @@ async fn portfolio_rows(
         } else {
             &mut project_items
         };
+        let failed = &failed_by_rule[owner_rule.get(&o.id).copied().unwrap_or(scope_rule)].1;
         for d in &in_range {
             if d.repos.iter().any(|r| o.repos.contains(r)) {
                 let v = if failed.contains(&d.id) { 1.0 } else { 0.0 };
@@ -686,7 +737,10 @@ pub async fn executive_from(tx: &TenantTx, f: &Filters, source: Source) -> Resul
     f.check_scope(tx).await?;
     let prev = f.previous();
     let cells = match source {
-        Source::Aggregates => rollup::serving(tx, f).await?,
+        Source::Aggregates => match rollup::serving(tx, f).await? {
+            Some(dim) if attribution(tx, f).await? == rollup::refresh::rule(tx).await? => Some(dim),
+            _ => None,
+        },
         Source::Raw => None,
     };
     let (now, before) = match cells {
@@ -705,8 +759,8 @@ pub async fn executive_from(tx: &TenantTx, f: &Filters, source: Source) -> Resul
             )
         }
         None => (
-            dora_report(tx, f, Source::Raw).await?,
-            dora_report(tx, &prev, Source::Raw).await?,
+            dora_report(tx, f, Source::Raw).await?.0,
+            dora_report(tx, &prev, Source::Raw).await?.0,
         ),
     };
     let tiers = classify_dora(&now, f.year);

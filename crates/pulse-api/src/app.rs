@@ -23,7 +23,7 @@ use crate::state::AppState;
 #[openapi(
     info(title = "Pulse API", description = "Engineering analytics: DORA metrics, pull requests, flow, sprints."),
     modifiers(&SecuritySchemes),
-    tags((name = "auth"), (name = "me"), (name = "users"), (name = "settings"), (name = "audit"), (name = "import"), (name = "ingest"), (name = "org"), (name = "metrics"), (name = "data"), (name = "etl"), (name = "health"))
+    tags((name = "auth"), (name = "me"), (name = "users"), (name = "settings"), (name = "audit"), (name = "import"), (name = "ingest"), (name = "org"), (name = "metrics"), (name = "data"), (name = "rules"), (name = "etl"), (name = "health"))
 )]
 struct ApiDoc;
 
@@ -62,6 +62,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(routes::org::router())
         .merge(routes::metrics::router())
         .merge(routes::data::router())
+        .merge(routes::rules::router())
         .merge(routes::etl::router())
         .merge(routes::health::router())
 }

@@ -202,3 +202,28 @@ fn bind_named(
     out.push_str(rest);
     (out, values)
 }
+
+/// Serialises the writers of a client's derived metric data (rule changes and the recomputation
+/// that follows an import) until `tx` ends: on PostgreSQL a transaction-level advisory lock keyed
+/// by the client, so two such transactions of one client never interleave their reads and writes
+/// (nor deadlock on each other's rows). SQLite has a single writer already: a no-op.
+pub async fn lock_client_rules(tx: &crate::TenantTx) -> Result<(), DbErr> {
+    if tx.conn().get_database_backend() != DatabaseBackend::Postgres {
+        return Ok(());
+    }
+    let bytes = tx.client_uuid().into_bytes();
+    let mut key = 0x7075_6c73_6572_756c_i64; // "pulserul": keeps clear of other lock users
+    for chunk in bytes.chunks(8) {
+        let mut part = [0u8; 8];
+        part.copy_from_slice(chunk);
+        key ^= i64::from_be_bytes(part);
+    }
+    tx.conn()
+        .execute(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [key.into()],
+        ))
+        .await?;
+    Ok(())
+}

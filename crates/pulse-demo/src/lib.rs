@@ -945,6 +945,7 @@ impl Generator {
                 name: Some(format!("deploy {}", self.repos[repo].id)),
                 environment: "staging".into(),
                 is_production: None,
+                branch: None,
                 status: DeploymentStatus::Success,
                 origin: DeploymentOrigin::GithubDeployment,
                 started_at: ts(at),
@@ -1015,6 +1016,7 @@ impl Generator {
             }),
             environment: "production".into(),
             is_production: None,
+            branch: None,
             status,
             origin: if multi {
                 DeploymentOrigin::Release

@@ -151,8 +151,8 @@ struct Touched {
     pull_requests: HashSet<Uuid>,
     merged_prs: HashSet<Uuid>,
     deployments: HashSet<Uuid>,
-    earliest_finish: Option<DateTime<Utc>>,
     incidents: HashSet<Uuid>,
+    issues: HashSet<Uuid>,
 }
 
 /// Writes every record of the (already validated) file that `open` reads, in dependency order, in
@@ -164,6 +164,10 @@ where
 {
     let mut counts = Counts::new();
     let mut touched = Touched::default();
+    // Rule changes and imports of one client take turns (see `recompute`).
+    pulse_db::dialect::lock_client_rules(tx)
+        .await
+        .map_err(pulse_core::Error::from)?;
     teams(tx, &mut open, &mut counts).await?;
     people(tx, &mut open, &mut counts).await?;
     repositories(tx, &mut open, &mut counts).await?;
@@ -176,7 +180,7 @@ where
     reviews(tx, &mut open, &mut counts, &resolver, &mut touched).await?;
     deployments(tx, &mut open, &mut counts, &mut touched).await?;
     sprints(tx, &mut open, &mut counts).await?;
-    issues(tx, &mut open, &mut counts, &resolver).await?;
+    issues(tx, &mut open, &mut counts, &resolver, &mut touched).await?;
     transitions(tx, &mut open, &mut counts).await?;
     incidents(tx, &mut open, &mut counts, &mut touched).await?;
 
@@ -187,12 +191,16 @@ where
     deploys.extend(derive::deployments_deploying(tx, &merged).await?);
     let deploys: Vec<Uuid> = deploys.into_iter().collect();
     derive::link_merge_commits(tx, &deploys).await?;
-    let mut incidents = touched.incidents;
-    if let Some(at) = touched.earliest_finish {
-        incidents.extend(derive::incidents_to_reattribute(tx, at).await?);
-    }
-    let incidents: Vec<Uuid> = incidents.into_iter().collect();
-    derive::attribute_incidents(tx, &incidents).await?;
+    // What the metric rules derive (deployment classes, fallback deployments, incidents by rule,
+    // incident attribution), for the rows written.
+    let changed = pulse_analytics::rules::Changed {
+        deployments: deploys,
+        pull_requests: prs,
+        issues: touched.issues.into_iter().collect(),
+        incidents: touched.incidents.into_iter().collect(),
+        projects: counts.contains_key(Kind::Project.as_str()),
+    };
+    pulse_analytics::rules::recompute(tx, &pulse_analytics::rules::Scope::Changed(changed)).await?;
     Ok(counts)
 }
 
@@ -843,9 +851,13 @@ async fn deployments<R: BufRead + Send, F: FnMut() -> std::io::Result<R> + Send>
                     synced_at: Utc::now(),
                     name: r.name.clone(),
                     environment: r.environment.trim().to_string(),
+                    // Provisional until the rules are applied at the end of the import.
                     is_production: r
                         .is_production
                         .unwrap_or_else(|| r.environment.to_lowercase().contains("prod")),
+                    counted: true,
+                    reported_production: r.is_production,
+                    branch: r.branch.as_ref().map(|b| b.trim().to_string()),
                     status: r.status.as_str().to_string(),
                     origin: r.origin.as_str().to_string(),
                     started_at: ts(r.started_at),
@@ -861,9 +873,6 @@ async fn deployments<R: BufRead + Send, F: FnMut() -> std::io::Result<R> + Send>
         for (r, id) in chunk.iter().zip(&done.ids) {
             let s = src(&r.source);
             touched.deployments.insert(*id);
-            if let Some(f) = r.finished_at {
-                touched.earliest_finish = Some(touched.earliest_finish.map_or(f.0, |e| e.min(f.0)));
-            }
             let mut seen = HashSet::new();
             for d in &r.repositories {
                 let repo = need(&repo_ids, &s, &d.repository, "repository")?;
@@ -978,6 +987,7 @@ async fn issues<R: BufRead + Send, F: FnMut() -> std::io::Result<R> + Send>(
     open: &mut F,
     counts: &mut Counts,
     people: &PersonResolver,
+    touched: &mut Touched,
 ) -> Result<(), ImportError> {
     let mut it = OfKind::new(open()?, Kind::Issue);
     loop {
@@ -1026,6 +1036,7 @@ async fn issues<R: BufRead + Send, F: FnMut() -> std::io::Result<R> + Send>(
             .collect();
         let done = ingested::upsert::<issues::Entity>(tx, rows).await?;
         add(counts, Kind::Issue, &done);
+        touched.issues.extend(done.ids.iter().copied());
         let mut members = Vec::new();
         for (r, id) in chunk.iter().zip(&done.ids) {
             let s = src(&r.source);
@@ -1178,6 +1189,7 @@ async fn incidents<R: BufRead + Send, F: FnMut() -> std::io::Result<R> + Send>(
                     team_id: maybe(&team_ids, &s, &r.team),
                     deployment_id: maybe(&deploy_ids, &s, &r.deployment),
                     caused_by_deployment_id: None,
+                    attributed_by: None,
                     source: s,
                 }
             })

@@ -402,9 +402,13 @@ pub struct Deployment {
     pub name: Option<String>,
     /// Environment as the source names it.
     pub environment: String,
-    /// Production or not (default: the environment's name contains `prod`, ignoring case).
+    /// Production or not, as the source says (default: decided by the client's metric rules,
+    /// out of the box an environment containing `prod`, ignoring case).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_production: Option<bool>,
+    /// Branch (or ref) a workflow run deployed from (read by the metric rules).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
     /// Outcome.
     pub status: DeploymentStatus,
     /// How it was detected.

@@ -226,6 +226,14 @@ pub fn semantic(record: &Record) -> Vec<(String, String)> {
         Record::Deployment(r) => need("environment", &r.environment),
         Record::PullRequest(_) | Record::Review(_) | Record::ReviewComment(_) => {}
     }
+    if source == pulse_db::repo::rules::DERIVED_SOURCE
+        && matches!(record, Record::Deployment(_) | Record::Incident(_))
+    {
+        p.push((
+            "source".into(),
+            format!("`{source}` is reserved for rows the metric rules derive"),
+        ));
+    }
     let email = |p: &mut Vec<(String, String)>, f: &str, v: &Option<String>| {
         if v.as_ref()
             .is_some_and(|e| !e.contains('@') || e.trim().len() < 3)

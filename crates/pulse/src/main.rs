@@ -3,6 +3,7 @@
 mod admin;
 mod etl;
 mod org;
+mod rules;
 mod runtime;
 
 use std::path::PathBuf;
@@ -78,6 +79,11 @@ enum Command {
         #[command(subcommand)]
         action: org::PersonAction,
     },
+    /// Show or change a client's metric rules and project overrides (docs/METRICS.md#rules).
+    Rules {
+        #[command(subcommand)]
+        action: rules::RulesAction,
+    },
     /// Load records from a JSON Lines file (see docs/IMPORT.md); a bad file is refused whole.
     Import {
         /// The file to load.
@@ -146,6 +152,7 @@ fn main() -> std::process::ExitCode {
             Command::Project { action } => org::project(config, action).await,
             Command::Person { action } => org::person(config, action).await,
             Command::Import { file, client } => admin::import(config, file, client).await,
+            Command::Rules { action } => rules::run(config, action).await,
         }
     });
     match result {

@@ -144,6 +144,75 @@ fn analytics_probes(a: &Victim, template: &'static str, csv: bool) -> Vec<Probe>
     out
 }
 
+/// Probes for the metric rules: B reads and changes its own rules; A's project answers 404 for
+/// every verb; a smuggled `client_id` is refused.
+fn rules_probes(a: &Victim) -> Vec<Probe> {
+    use Body::Json as J;
+    use Expect::{Foreign, OwnScope, Rejected};
+    let cid = a.client.to_string();
+    let pid = &a.project_id;
+    let project = "/rules/projects/{project_id}";
+    vec![
+        probe(Method::GET, "/rules", "/rules".into(), Body::None, OwnScope),
+        probe(
+            Method::GET,
+            "/rules",
+            format!("/rules?client_id={cid}"),
+            Body::None,
+            OwnScope,
+        ),
+        probe(
+            Method::PUT,
+            "/rules",
+            "/rules".into(),
+            J(json!({"incidents": {"labels": ["b-probe"]}})),
+            OwnScope,
+        ),
+        probe(
+            Method::PUT,
+            "/rules",
+            "/rules".into(),
+            J(json!({"client_id": cid})),
+            Rejected,
+        ),
+        probe(
+            Method::PATCH,
+            "/rules",
+            "/rules".into(),
+            J(json!({"production": {"environment": "^prod$"}})),
+            OwnScope,
+        ),
+        probe(
+            Method::PATCH,
+            "/rules",
+            "/rules".into(),
+            J(json!({"production": {"environment": "^prod$"}, "client_id": cid})),
+            Rejected,
+        ),
+        probe(
+            Method::GET,
+            project,
+            format!("/rules/projects/{pid}"),
+            Body::None,
+            Foreign,
+        ),
+        probe(
+            Method::PUT,
+            project,
+            format!("/rules/projects/{pid}"),
+            J(json!({"attribution": {"window_hours": 1}})),
+            Foreign,
+        ),
+        probe(
+            Method::DELETE,
+            project,
+            format!("/rules/projects/{pid}"),
+            Body::None,
+            Foreign,
+        ),
+    ]
+}
+
 const PNG: &[u8] =
     b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
 
@@ -697,6 +766,7 @@ fn probes(a: &Victim) -> Vec<Probe> {
     all.extend(analytics);
     all.extend(org_probes(a));
     all.extend(ingest_probes(a));
+    all.extend(rules_probes(a));
     all
 }
 
@@ -1131,7 +1201,8 @@ async fn snapshot(app: &TestApp, client: ClientId) -> Vec<String> {
     }
     {
         use pulse_db::entity::{
-            deployment_pull_requests, deployment_repositories, deployments, incidents, people,
+            deployment_pull_requests, deployment_repositories, deployments, incidents, metric_rules,
+            people,
             person_accounts, project_boards, project_jira_projects, project_repositories,
             project_teams, projects, pull_requests, team_members,
         };
@@ -1149,6 +1220,7 @@ async fn snapshot(app: &TestApp, client: ClientId) -> Vec<String> {
             )*};
         }
         rows!(
+            metric_rules,
             people,
             person_accounts,
             team_members,
@@ -1290,6 +1362,27 @@ async fn isolation_matrix(backend: Backend) {
     let board_id = a_row::<pulse_db::entity::boards::Entity>(&app, a_client, "pay-board").await;
     let deployment_id =
         a_row::<pulse_db::entity::deployments::Entity>(&app, a_client, "deploy-101").await;
+    // A's metric rules and an override of A's project, with markers that must not leak.
+    let rules = app
+        .bearer(Method::PATCH, "/api/v1/rules", &a_session.token)
+        .json(
+            &json!({"incidents": {"labels": ["zeta-incident-label"], "issue_types": ["incident"]}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rules.status(), 200, "{}", rules.text().await.unwrap());
+    let over = app
+        .bearer(
+            Method::PUT,
+            &format!("/api/v1/rules/projects/{project_id}"),
+            &a_session.token,
+        )
+        .json(&json!({"production": {"environment": "^zeta-prod$"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(over.status(), 200, "{}", over.text().await.unwrap());
     let token: Value = app
         .bearer(Method::POST, "/api/v1/auth/tokens", &a_session.token)
         .json(&json!({"name": "zeta-automation-secret"}))
@@ -1379,6 +1472,8 @@ async fn isolation_matrix(backend: Backend) {
             job_id.clone(),
             ETL_SECRET.into(),
             "zeta-scope".into(),
+            "zeta-incident-label".into(),
+            "zeta-prod".into(),
         ],
         user_id: a_admin.to_string(),
         admin: a_session.clone(),

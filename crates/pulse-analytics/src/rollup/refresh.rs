@@ -125,9 +125,10 @@ fn merge(mut spans: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
     out
 }
 
-/// The attribution rule the cells are computed with (the reports' rule).
-fn rule() -> AttributionRule {
-    AttributionRule::default()
+/// The attribution rule the cells are computed with: the client's metric rules (a project's
+/// override is served from raw rows, see [`crate::rollup::serving`]).
+pub(crate) async fn rule(tx: &TenantTx) -> Result<AttributionRule> {
+    Ok(crate::rules::effective(tx, None).await?.attribution())
 }
 
 /// Processes every pending marker of the transaction's client: takes the client's refresh lock,
@@ -278,7 +279,7 @@ async fn compute_group(tx: &TenantTx, dims: &Dims, g: Group, a: i64, b: i64) -> 
                 .collect();
             ixs.sort_unstable();
             ixs.dedup();
-            let rule = rule();
+            let rule = rule(tx).await?;
             let mut owned: HashMap<DimIx, Vec<OwnedLeadFact>> = HashMap::new();
             for ix in ixs {
                 let facts = compute::delivery(

@@ -185,10 +185,15 @@ data_query!(
     DeploymentQuery {
         /// Only production (`true`) or non-production (`false`) deployments.
         production: Option<bool>,
+        /// Only deployments the metric rules count (`true`) or do not count (`false`).
+        counted: Option<bool>,
         /// Only this status (`success`, `failure`, ...).
         status: Option<String>,
         /// Only this environment.
         environment: Option<String>,
+        /// Only this origin (`github_deployment`, `workflow_run`, `release`, `tag`, `webhook`,
+        /// `manual`, or `merged_pr` for the merged-PR fallback).
+        origin: Option<String>,
     }
 );
 
@@ -212,8 +217,10 @@ async fn list_deployments(
     let filter = deployments::DeploymentFilter {
         scope: data::scope(&tx, &q.params()).await?,
         production: q.production,
+        counted: q.counted,
         status: q.status,
         environment: q.environment,
+        origin: q.origin,
     };
     if is_csv(q.format) {
         return Ok(csv(export::deployments(tx, filter).await?, "deployments"));

@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod me;
 pub mod metrics;
 pub mod org;
+pub mod rules;
 pub mod settings;
 pub mod tokens;
 pub mod users;

@@ -17,10 +17,19 @@ pub struct Model {
     pub name: Option<String>,
     /// As the source named it.
     pub environment: String,
+    /// Derived by the metric rules: counted as a deployment and in a production environment.
     pub is_production: bool,
+    /// Derived by the metric rules: the rules count the row as a deployment at all.
+    pub counted: bool,
+    /// Whether the source said the deployment is production (`None`: it did not say).
+    pub reported_production: Option<bool>,
+    /// Branch (or ref) a workflow run deployed from, when known.
+    pub branch: Option<String>,
     /// `success`, `failure`, `cancelled`, `in_progress` or `unknown`.
     pub status: String,
-    /// How it was detected: `github_deployment`, `workflow_run`, `release`, `tag`, `webhook` or `manual`.
+    /// How it was detected: `github_deployment`, `workflow_run`, `release`, `tag`, `webhook`,
+    /// `manual`, or `merged_pr` (a merged pull request standing in for a deployment, created by the
+    /// metric rules' fallback with source `rules`).
     pub origin: String,
     pub started_at: DateTimeUtc,
     pub finished_at: Option<DateTimeUtc>,

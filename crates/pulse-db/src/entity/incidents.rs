@@ -15,7 +15,8 @@ pub struct Model {
     /// When the row was last written by an import or sync.
     pub synced_at: DateTimeUtc,
     pub title: String,
-    /// `issue_rule`, `label_rule`, `revert_pr` or `manual`.
+    /// `issue_rule`, `label_rule`, `revert_pr` or `manual`. Rows with source `rules` are derived
+    /// by the metric rules and maintained by their recomputation.
     pub origin: String,
     pub severity: Option<String>,
     pub created_at: DateTimeUtc,
@@ -30,6 +31,10 @@ pub struct Model {
     pub deployment_id: Option<Uuid>,
     /// The deployment charged with it: the explicit one, else the latest successful production deployment (of its repository, when known) that finished before it was created.
     pub caused_by_deployment_id: Option<Uuid>,
+    /// How `caused_by_deployment_id` was found: `explicit` (`deployment_id`), `issue_link` (a
+    /// label of its issue names the deployment, per the metric rules) or `inferred`; `None` when
+    /// no deployment is charged.
+    pub attributed_by: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

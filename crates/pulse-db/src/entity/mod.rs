@@ -19,6 +19,7 @@ pub mod job_logs;
 pub mod jobs;
 pub mod leader_leases;
 pub mod login_failures;
+pub mod metric_rules;
 pub mod people;
 pub mod person_accounts;
 pub mod pr_commits;

@@ -15,6 +15,7 @@ mod m20261120_000006_delivery_work;
 mod m20261122_000010_integrations_jobs;
 mod m20261122_000011_scheduler_raw_records;
 mod m20261123_000030_org_admin;
+mod m20261123_000040_metric_rules;
 mod m20261123_000050_rollups;
 
 use sea_orm::DatabaseConnection;
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000010_integrations_jobs::Migration),
             Box::new(m20261122_000011_scheduler_raw_records::Migration),
             Box::new(m20261123_000030_org_admin::Migration),
+            Box::new(m20261123_000040_metric_rules::Migration),
             Box::new(m20261123_000050_rollups::Migration),
         ]
     }

@@ -21,10 +21,14 @@ pub struct DeploymentFilter {
     pub scope: Scope,
     /// Only production (true) or non-production (false) deployments.
     pub production: Option<bool>,
+    /// Only deployments the metric rules count (true) or do not count (false).
+    pub counted: Option<bool>,
     /// Only this status.
     pub status: Option<String>,
     /// Only this environment.
     pub environment: Option<String>,
+    /// Only this origin (`github_deployment`, ..., `merged_pr`).
+    pub origin: Option<String>,
 }
 
 /// `id IN (deployments of any of these repositories)`.
@@ -50,11 +54,17 @@ pub async fn condition(tx: &TenantTx, filter: &DeploymentFilter) -> Result<Condi
     if let Some(p) = filter.production {
         cond = cond.add(Column::IsProduction.eq(p));
     }
+    if let Some(k) = filter.counted {
+        cond = cond.add(Column::Counted.eq(k));
+    }
     if let Some(s) = &filter.status {
         cond = cond.add(Column::Status.eq(s.as_str()));
     }
     if let Some(e) = &filter.environment {
         cond = cond.add(Column::Environment.eq(e.as_str()));
+    }
+    if let Some(o) = &filter.origin {
+        cond = cond.add(Column::Origin.eq(o.as_str()));
     }
     if let Some(repo) = filter.scope.repository {
         cond = cond.add(Column::Id.in_subquery(touching(c, vec![repo])));
@@ -74,6 +84,12 @@ pub async fn condition(tx: &TenantTx, filter: &DeploymentFilter) -> Result<Condi
 pub async fn all(tx: &TenantTx, filter: &DeploymentFilter) -> Result<Vec<Model>> {
     let cond = condition(tx, filter).await?;
     Ok(Entity::find().filter(cond).all(tx.conn()).await?)
+}
+
+/// How many deployments match the filter.
+pub async fn count(tx: &TenantTx, filter: &DeploymentFilter) -> Result<u64> {
+    let cond = condition(tx, filter).await?;
+    Ok(Entity::find().filter(cond).count(tx.conn()).await?)
 }
 
 /// The repositories of these deployments (`(deployment, repository)` pairs).

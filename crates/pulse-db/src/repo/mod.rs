@@ -4,6 +4,7 @@
 
 pub mod api_tokens;
 pub mod audit;
+pub mod classified;
 pub mod clients;
 pub mod deployments;
 pub mod derive;
@@ -16,6 +17,7 @@ pub mod org;
 pub mod people;
 pub mod pull_requests;
 pub mod rollups;
+pub mod rules;
 pub mod scope;
 pub mod sessions;
 pub mod settings;
