@@ -1,7 +1,9 @@
 //! `pulse`: one binary for every operator task.
 
 mod admin;
+mod bench_ingest;
 mod etl;
+mod keys;
 mod runtime;
 
 use std::path::PathBuf;
@@ -69,6 +71,23 @@ enum Command {
         #[arg(long)]
         client: Option<String>,
     },
+    /// Manage the key that encrypts integration credentials at rest.
+    Keys {
+        #[command(subcommand)]
+        action: keys::KeysAction,
+    },
+    /// Benchmarks that print figures.
+    Bench {
+        #[command(subcommand)]
+        action: BenchAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchAction {
+    /// Load synthetic records through a connector's extract, convert and load path and compare
+    /// the rate with a raw bulk load of the same rows.
+    Ingest(bench_ingest::IngestArgs),
 }
 
 #[derive(Subcommand)]
@@ -112,6 +131,10 @@ fn main() -> std::process::ExitCode {
             Command::User { action } => admin::user(config, action).await,
             Command::Client { action } => admin::client(config, action).await,
             Command::Import { file, client } => admin::import(config, file, client).await,
+            Command::Keys { action } => keys::keys(config, action).await,
+            Command::Bench { action } => match action {
+                BenchAction::Ingest(args) => bench_ingest::run(config, args).await,
+            },
         }
     });
     match result {

@@ -114,7 +114,15 @@ async fn serve_with(
         registry.clone(),
     )?;
     crate::etl::warn_unpinned_workers(&config, config.etl.workers);
-    let background = crate::etl::Background::start(&engine, registry, config.etl.workers);
+    let background = crate::etl::Background::start(
+        &engine,
+        registry,
+        config.etl.workers,
+        crate::etl::RelayMode {
+            database_url: config.database_url(),
+            listen: true,
+        },
+    );
     let addr = format!("{}:{}", config.server.host, config.server.port);
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
@@ -149,6 +157,10 @@ pub async fn worker(config: Config, client: Option<String>) -> anyhow::Result<()
         &engine,
         std::sync::Arc::new(crate::etl::connectors(&config)),
         workers,
+        crate::etl::RelayMode {
+            database_url: config.database_url(),
+            listen: false,
+        },
     );
     let addr = format!("{}:{}", config.server.host, config.etl.worker_port);
     let listener = tokio::net::TcpListener::bind(&addr)

@@ -14,6 +14,7 @@ mod m20261120_000005_code;
 mod m20261120_000006_delivery_work;
 mod m20261122_000010_integrations_jobs;
 mod m20261122_000011_scheduler_raw_records;
+mod m20261123_000020_commit_parents;
 
 use sea_orm::DatabaseConnection;
 pub use sea_orm_migration::MigratorTrait;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261120_000006_delivery_work::Migration),
             Box::new(m20261122_000010_integrations_jobs::Migration),
             Box::new(m20261122_000011_scheduler_raw_records::Migration),
+            Box::new(m20261123_000020_commit_parents::Migration),
         ]
     }
 }
