@@ -6,6 +6,7 @@
 //! application role with the tenant set for row-level security. Cross-tenant work (login lookup,
 //! the CLI, the scheduler) goes through the explicitly named [`Db::system`].
 
+pub mod bulk;
 pub mod dialect;
 pub mod entity;
 pub mod migration;

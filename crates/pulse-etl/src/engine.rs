@@ -15,7 +15,7 @@ use pulse_db::sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use pulse_db::{Db, TenantTx};
-use tokio::sync::{broadcast, Notify};
+use tokio::sync::{broadcast, mpsc, Notify};
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::ids::{IntegrationId, JobId};
@@ -160,6 +160,10 @@ pub(crate) struct Inner {
     pub(crate) config: EngineConfig,
     pub(crate) cipher: Option<pulse_auth::crypto::Cipher>,
     events: broadcast::Sender<ProgressEvent>,
+    /// Where events go for other processes, while a [`Relay`](crate::relay::Relay) runs.
+    outbox: std::sync::Mutex<Option<mpsc::Sender<ProgressEvent>>>,
+    /// This engine's identity in relayed events (so it skips its own).
+    origin: uuid::Uuid,
     pub(crate) wake: Notify,
 }
 
@@ -199,6 +203,8 @@ impl Engine {
                 config,
                 cipher: None,
                 events,
+                outbox: std::sync::Mutex::new(None),
+                origin: uuid::Uuid::new_v4(),
                 wake: Notify::new(),
             }),
         }
@@ -252,7 +258,33 @@ impl Engine {
     }
 
     pub(crate) fn publish(&self, event: ProgressEvent) {
+        let outbox = self
+            .inner
+            .outbox
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(outbox) = outbox {
+            if outbox.try_send(event.clone()).is_err() {
+                tracing::debug!(job = %event.job, "progress event not relayed: the relay is behind");
+            }
+        }
         let _ = self.inner.events.send(event);
+    }
+
+    /// Hands an event published by another process to this engine's subscribers only.
+    pub(crate) fn deliver(&self, event: ProgressEvent) {
+        let _ = self.inner.events.send(event);
+    }
+
+    /// Routes this engine's events to a relay as well (`None`: this process only).
+    pub(crate) fn set_outbox(&self, outbox: Option<mpsc::Sender<ProgressEvent>>) {
+        *self.inner.outbox.lock().unwrap_or_else(|e| e.into_inner()) = outbox;
+    }
+
+    /// This engine's identity in relayed events.
+    pub fn origin(&self) -> uuid::Uuid {
+        self.inner.origin
     }
 
     pub(crate) fn publish_status(&self, job: &Job, message: Option<String>) {

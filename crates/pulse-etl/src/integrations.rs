@@ -10,7 +10,7 @@ use pulse_config::Secret;
 use pulse_core::{ClientId, Error, Result};
 use pulse_db::entity::integrations::{self, Column, Entity, Model};
 use pulse_db::sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 use pulse_db::TenantTx;
 use serde::Serialize;
@@ -295,25 +295,69 @@ pub async fn delete(tx: &TenantTx, id: IntegrationId) -> Result<()> {
     Ok(())
 }
 
-/// Re-encrypts every stored credential from `old` to `new` key (key rotation). Cross-tenant, on
-/// the privileged connection; returns the rows rewritten.
-pub async fn rotate_key(conn: &impl ConnectionTrait, old: &Cipher, new: &Cipher) -> Result<u64> {
+/// What a key rotation did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rotation {
+    /// Credentials decrypted with the old key and stored again under the new one.
+    pub rewritten: u64,
+    /// Credentials that were already under the new key (an earlier rotation to the same key).
+    pub already_new: u64,
+}
+
+/// Re-encrypts every stored credential from the `old` key to the `new` one (key rotation).
+/// Cross-tenant, on the privileged connection, in one transaction: either every row ends up under
+/// the new key or, on any failure or crash, none changed. Rows the new key already opens are left
+/// as they are, so running it again is harmless. A row neither key opens aborts the rotation with
+/// an error naming the integration (never its content); nothing is changed then.
+pub async fn rotate_key<C>(conn: &C, old: &Cipher, new: &Cipher) -> Result<Rotation>
+where
+    C: TransactionTrait,
+{
+    let tx = conn.begin().await?;
     let rows = Entity::find()
         .filter(Column::Credentials.is_not_null())
-        .all(conn)
+        .order_by_asc(Column::ClientId)
+        .order_by_asc(Column::Id)
+        .all(&tx)
         .await?;
-    let mut count = 0;
+    let mut done = Rotation::default();
+    let mut unreadable = Vec::new();
+    let mut updates = Vec::new();
     for m in rows {
         let aad = credentials_aad(
             ClientId::from_uuid(m.client_id),
             IntegrationId::from_uuid(m.id),
         );
         let stored = m.credentials.clone().unwrap_or_default();
-        let plain = old.decrypt(&stored, &aad).map_err(Error::internal)?;
-        let mut active: integrations::ActiveModel = m.into();
-        active.credentials = Set(Some(new.encrypt(&plain, &aad)));
-        active.update(conn).await?;
-        count += 1;
+        if new.decrypt(&stored, &aad).is_ok() {
+            done.already_new += 1;
+            continue;
+        }
+        match old.decrypt(&stored, &aad) {
+            Ok(plain) => updates.push((m, new.encrypt(&plain, &aad))),
+            Err(_) => unreadable.push(format!("{} (client {})", m.id, m.client_id)),
+        }
     }
-    Ok(count)
+    if !unreadable.is_empty() {
+        tx.rollback().await?;
+        return Err(Error::bad_request(
+            "credentials_unreadable",
+            format!(
+                "{} stored credential(s) open with neither the current nor the new key, so \
+                 nothing was changed: integration(s) {}. Check that the current key \
+                 (PULSE_ENCRYPTION_KEY) is the one the credentials were stored with, or enter \
+                 those integrations' credentials again",
+                unreadable.len(),
+                unreadable.join(", ")
+            ),
+        ));
+    }
+    for (m, ciphertext) in updates {
+        let mut active: integrations::ActiveModel = m.into();
+        active.credentials = Set(Some(ciphertext));
+        active.update(&tx).await?;
+        done.rewritten += 1;
+    }
+    tx.commit().await?;
+    Ok(done)
 }

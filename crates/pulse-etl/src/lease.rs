@@ -201,6 +201,19 @@ impl JobTx {
         if records.is_empty() {
             return Ok(0);
         }
+        // 1000 rows of 9 columns per statement: under both backends' bind-parameter limits.
+        for chunk in records.chunks(1000) {
+            self.upsert_raw_chunk(integration, scope, chunk).await?;
+        }
+        Ok(records.len() as u64)
+    }
+
+    async fn upsert_raw_chunk(
+        &self,
+        integration: IntegrationId,
+        scope: &str,
+        records: &[RawRecord],
+    ) -> Result<(), SyncError> {
         let models = records.iter().map(|r| raw_records::ActiveModel {
             id: Set(uuid::Uuid::now_v7()),
             client_id: Set(self.lease.client.uuid()),
@@ -230,7 +243,7 @@ impl JobTx {
             )
             .exec_without_returning(self.tx.conn())
             .await?;
-        Ok(records.len() as u64)
+        Ok(())
     }
 
     /// Adds a log line to the job (committed with the transaction).

@@ -9,6 +9,7 @@
 //! - [`Worker`]: claims jobs, heartbeats, runs [`Connector`]s, applies the policy.
 //! - [`Scheduler`]: one leader across processes queues scheduled integrations ([`next_due`]).
 //! - [`connectors`]: the connectors that ship with Pulse (the local git connector).
+//! - [`Relay`]: progress events across processes on PostgreSQL (LISTEN/NOTIFY).
 //!
 //! [`failpoint`] is a testing hook (`PULSE_FAILPOINTS`) that aborts the process at named points of
 //! the commit path; the crash tests use it.
@@ -26,6 +27,7 @@ pub mod ids;
 pub mod integrations;
 pub mod lease;
 pub mod model;
+pub mod relay;
 pub mod retry;
 pub mod schedule;
 pub mod scheduler;
@@ -40,6 +42,7 @@ pub use engine::{Claim, ClientEvents, Engine, EngineConfig, JobFilter, NewJob};
 pub use error::{classify_http, HttpFailure, SyncError};
 pub use ids::{IntegrationId, JobId};
 pub use lease::{JobTx, Lease, RawRecord, Signals};
+pub use relay::Relay;
 pub use model::{Job, JobEvent, JobLog, JobMode, JobStatus, LogLevel, Progress, ProgressEvent};
 pub use retry::{Decision, RetryPolicy};
 pub use schedule::{is_due, next_due, Schedule, ScheduleError};

@@ -302,7 +302,7 @@ impl From<job_logs::Model> for JobLog {
 
 /// A live update about one job, broadcast to subscribers (the WebSocket handler filters by
 /// `client` before delivering).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProgressEvent {
     /// The tenant; deliver only to this client's sessions.
     pub client: ClientId,

@@ -69,9 +69,18 @@ fn git(dir: &Path, date: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// Commits every change of the working tree (or nothing, an empty commit).
 fn commit(dir: &Path, date: &str, message: &str) -> String {
+    git(dir, date, &["add", "-A"]);
     git(dir, date, &["commit", "--allow-empty", "-q", "-m", message]);
     git(dir, date, &["rev-parse", "HEAD"])
+}
+
+/// Writes a file of the working tree (creating its directory).
+fn write(dir: &Path, path: &str, content: &[u8]) {
+    let path = dir.join(path);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, content).unwrap();
 }
 
 fn ts(s: &str) -> DateTime<Utc> {
@@ -89,14 +98,19 @@ struct History {
 }
 
 /// main: c1 ← c2 (v0.1.0, lightweight) ← c3 ← merge of feature f1 (v0.2.0, annotated, tagged a
-/// day later) ← c5 (`nightly`, not a release).
+/// day later) ← c5 (`nightly`, not a release). Lines each commit adds and deletes against its
+/// first parent are in [`lines`].
 fn build_history(dir: &Path) -> History {
     git(dir, "2024-01-01T09:00:00Z", &["init", "-q"]);
+    write(dir, "README.md", b"# Shop\n\nA shop.\n");
+    write(dir, "src/main.rs", b"fn main() {\n}\n");
     let c1 = commit(
         dir,
         "2024-01-01T10:00:00Z",
         "Initial commit\n\nWith a body.",
     );
+    write(dir, "README.md", b"# Shop\n\nA shop with an API.\n");
+    write(dir, "src/api.rs", b"pub fn list() {}\npub fn get() {}\npub fn put() {}\npub fn delete() {}\n");
     let c2 = commit(dir, "2024-01-02T10:00:00+02:00", "Add the API");
     git(dir, "2024-01-02T11:00:00Z", &["tag", "v0.1.0"]);
     git(
@@ -104,8 +118,11 @@ fn build_history(dir: &Path) -> History {
         "2024-01-02T12:00:00Z",
         &["checkout", "-q", "-b", "feature"],
     );
+    write(dir, "docs/feature.txt", b"one\ntwo\nthree");
+    std::fs::remove_file(dir.join("src/main.rs")).unwrap();
     let f1 = commit(dir, "2024-01-03T12:00:00Z", "Feature work");
     git(dir, "2024-01-03T12:00:00Z", &["checkout", "-q", "main"]);
+    write(dir, "src/api.rs", b"pub fn list() {}\npub fn get() -> u8 { 1 }\npub fn put() {}\npub fn delete() {}\npub fn head() {}\n");
     let c3 = commit(dir, "2024-01-03T10:00:00Z", "Fix a bug");
     git(
         dir,
@@ -118,6 +135,8 @@ fn build_history(dir: &Path) -> History {
         "2024-01-05T09:00:00Z",
         &["tag", "-a", "v0.2.0", "-m", "Release 0.2.0"],
     );
+    write(dir, "logo.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
+    write(dir, "README.md", b"# Shop\n\nA shop with an API.\n\nReleased.");
     let c5 = commit(dir, "2024-01-06T10:00:00Z", "After the release");
     git(dir, "2024-01-06T11:00:00Z", &["tag", "nightly"]);
     History {
@@ -128,6 +147,22 @@ fn build_history(dir: &Path) -> History {
         merge,
         c5,
     }
+}
+
+/// (additions, deletions, parents) of each commit of [`build_history`], as `git log --numstat
+/// --first-parent` counts them: c1 adds README (3) and main.rs (2); c2 rewrites a README line and
+/// adds api.rs (4); f1 adds feature.txt (3 lines, the last without newline) and deletes main.rs
+/// (2); c3 changes one api.rs line and adds one; the merge brings f1's changes into main; c5 adds
+/// a binary file (no lines) and two README lines.
+fn lines(h: &History) -> Vec<(&str, (i64, i64, Option<i32>))> {
+    vec![
+        (h.c1.as_str(), (5, 0, Some(0))),
+        (h.c2.as_str(), (5, 1, Some(1))),
+        (h.f1.as_str(), (3, 2, Some(1))),
+        (h.c3.as_str(), (2, 1, Some(1))),
+        (h.merge.as_str(), (3, 2, Some(2))),
+        (h.c5.as_str(), (2, 0, Some(1))),
+    ]
 }
 
 async fn git_integration(engine: &Engine, client: ClientId, rules: Value) -> IntegrationId {
@@ -295,6 +330,15 @@ async fn syncs_history_tags_and_increments(backend: Backend) {
     assert_eq!(c2.committed_at, ts("2024-01-02T08:00:00Z"));
     let merge = stored.iter().find(|c| c.sha == h.merge).unwrap();
     assert_eq!(merge.message.as_deref(), Some("Merge feature"));
+    for (sha, (additions, deletions, parents)) in lines(&h) {
+        let c = stored.iter().find(|c| c.sha == sha).unwrap();
+        assert_eq!(
+            (c.additions, c.deletions, c.parent_count),
+            (additions, deletions, parents),
+            "line changes and parents of {:?}",
+            c.message
+        );
+    }
 
     let deploys = all::<deployments::Entity>(&engine, a).await;
     assert_eq!(deploys.len(), 2, "nightly is not a release");

@@ -518,7 +518,10 @@ async fn credentials_are_encrypted_and_bound_to_their_row(backend: Backend) {
         pulse_etl::integrations::rotate_key(db.system(), &cipher(), &new_key)
             .await
             .unwrap(),
-        2
+        pulse_etl::integrations::Rotation {
+            rewritten: 2,
+            already_new: 0
+        }
     );
     let tx = db.tenant(a).await.unwrap();
     let rotated = pulse_etl::integrations::config(&tx, Some(&new_key), second)

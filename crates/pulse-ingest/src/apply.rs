@@ -682,6 +682,7 @@ async fn commits<R: BufRead + Send, F: FnMut() -> std::io::Result<R> + Send>(
                 committed_at: ts(r.committed_at.unwrap_or(r.authored_at)),
                 additions: r.additions as i64,
                 deletions: r.deletions as i64,
+                parent_count: None,
             });
         }
         let done = ingested::upsert::<commits::Entity>(tx, rows).await?;

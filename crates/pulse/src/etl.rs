@@ -8,7 +8,7 @@ use std::time::Duration;
 use pulse_config::Config;
 use pulse_core::ClientId;
 use pulse_db::Db;
-use pulse_etl::{Engine, EngineConfig, Registry, Scheduler, Worker};
+use pulse_etl::{Engine, EngineConfig, Registry, Relay, Scheduler, Worker};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -34,6 +34,15 @@ const PURGE_EVERY: Duration = Duration::from_secs(3600);
 pub struct Background {
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
+    relay: Option<(Engine, Relay)>,
+}
+
+/// Whether this process takes part in relaying progress events across processes (PostgreSQL).
+pub struct RelayMode {
+    /// The database URL (the relay runs only on PostgreSQL).
+    pub database_url: String,
+    /// Deliver other processes' events to this process's subscribers (servers do).
+    pub listen: bool,
 }
 
 fn stopped(rx: &watch::Receiver<bool>) -> impl std::future::Future<Output = ()> + Send + 'static {
@@ -46,13 +55,17 @@ fn stopped(rx: &watch::Receiver<bool>) -> impl std::future::Future<Output = ()> 
 impl Background {
     /// Starts `workers` workers (ids unique across processes; pinned to `client` when given, so
     /// they claim only its jobs), the scheduler (it acts only while it leads, and queues every
-    /// client's schedules) and the hourly retention purge.
+    /// client's schedules), the hourly retention purge and, on PostgreSQL, the progress-event
+    /// relay.
     pub fn start(
         engine: &Engine,
         registry: Arc<Registry>,
         workers: usize,
         client: Option<ClientId>,
+        relay: RelayMode,
     ) -> Self {
+        let relay = Relay::start(engine, &relay.database_url, relay.listen)
+            .map(|r| (engine.clone(), r));
         let (stop, rx) = watch::channel(false);
         let process = format!(
             "{}-{}",
@@ -93,7 +106,7 @@ impl Background {
             }
             None => tracing::info!(workers, "job workers and scheduler started"),
         }
-        Self { stop, tasks }
+        Self { stop, tasks, relay }
     }
 
     /// Stops every task: running jobs stop at their next page and go back to the queue, the
@@ -101,6 +114,9 @@ impl Background {
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);
         while self.tasks.join_next().await.is_some() {}
+        if let Some((engine, relay)) = self.relay.take() {
+            relay.stop(&engine).await;
+        }
         tracing::info!("job workers and scheduler stopped");
     }
 }

@@ -1,9 +1,11 @@
 //! `pulse`: one binary for every operator task.
 
 mod admin;
+mod bench_ingest;
 mod etl;
 mod org;
 mod rules;
+mod keys;
 mod runtime;
 
 use std::path::PathBuf;
@@ -92,6 +94,23 @@ enum Command {
         #[arg(long)]
         client: Option<String>,
     },
+    /// Manage the key that encrypts integration credentials at rest.
+    Keys {
+        #[command(subcommand)]
+        action: keys::KeysAction,
+    },
+    /// Benchmarks that print figures.
+    Bench {
+        #[command(subcommand)]
+        action: BenchAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchAction {
+    /// Load synthetic records through a connector's extract, convert and load path and compare
+    /// the rate with a raw bulk load of the same rows.
+    Ingest(bench_ingest::IngestArgs),
 }
 
 #[derive(Subcommand)]
@@ -153,6 +172,10 @@ fn main() -> std::process::ExitCode {
             Command::Person { action } => org::person(config, action).await,
             Command::Import { file, client } => admin::import(config, file, client).await,
             Command::Rules { action } => rules::run(config, action).await,
+            Command::Keys { action } => keys::keys(config, action).await,
+            Command::Bench { action } => match action {
+                BenchAction::Ingest(args) => bench_ingest::run(config, args).await,
+            },
         }
     });
     match result {

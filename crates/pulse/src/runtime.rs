@@ -114,7 +114,16 @@ async fn serve_with(
         registry.clone(),
     )?;
     // A process pinned to one client (CLIENT_NAME) runs only that client's jobs.
-    let background = crate::etl::Background::start(&engine, registry, config.etl.workers, pinned);
+    let background = crate::etl::Background::start(
+        &engine,
+        registry,
+        config.etl.workers,
+        pinned,
+        crate::etl::RelayMode {
+            database_url: config.database_url(),
+            listen: true,
+        },
+    );
     let addr = format!("{}:{}", config.server.host, config.server.port);
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
@@ -149,6 +158,10 @@ pub async fn worker(config: Config, client: Option<String>) -> anyhow::Result<()
         std::sync::Arc::new(crate::etl::connectors(&config)),
         workers,
         pinned,
+        crate::etl::RelayMode {
+            database_url: config.database_url(),
+            listen: false,
+        },
     );
     let addr = format!("{}:{}", config.server.host, config.etl.worker_port);
     let listener = tokio::net::TcpListener::bind(&addr)

@@ -27,6 +27,8 @@ pub struct Model {
     pub committed_at: DateTimeUtc,
     pub additions: i64,
     pub deletions: i64,
+    /// Parents: 0 for a root commit, 2 or more for a merge; `None` when the source did not say.
+    pub parent_count: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

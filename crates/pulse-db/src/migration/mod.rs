@@ -14,6 +14,7 @@ mod m20261120_000005_code;
 mod m20261120_000006_delivery_work;
 mod m20261122_000010_integrations_jobs;
 mod m20261122_000011_scheduler_raw_records;
+mod m20261123_000020_commit_parents;
 mod m20261123_000030_org_admin;
 mod m20261123_000040_metric_rules;
 mod m20261123_000050_rollups;
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261120_000006_delivery_work::Migration),
             Box::new(m20261122_000010_integrations_jobs::Migration),
             Box::new(m20261122_000011_scheduler_raw_records::Migration),
+            Box::new(m20261123_000020_commit_parents::Migration),
             Box::new(m20261123_000030_org_admin::Migration),
             Box::new(m20261123_000040_metric_rules::Migration),
             Box::new(m20261123_000050_rollups::Migration),

@@ -155,6 +155,76 @@ where
     Ok(out)
 }
 
+/// Rows per statement of [`store`]: as many as stay well under both backends' bind-parameter
+/// limits (SQLite 32766, PostgreSQL 65535), at most 1000.
+fn store_chunk(columns: usize) -> usize {
+    (30_000 / columns.max(1)).clamp(1, 1000)
+}
+
+/// Inserts or updates `rows` by `(source, external_id)` like [`upsert`], without reporting ids:
+/// one `INSERT ... ON CONFLICT DO UPDATE` per chunk and no lookups, for loaders that do not need
+/// the ids back (a connector's bulk rows). Existing rows keep their `id`; new rows take the row's
+/// non-nil `id` or a generated one. Returns the rows written (after dropping repeated keys, the
+/// later row winning).
+pub async fn store<E>(tx: &TenantTx, rows: Vec<E::Model>) -> Result<u64>
+where
+    E: Keyed,
+    E::Model: IntoActiveModel<E::ActiveModel>,
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+{
+    // Deduplicate by key (one statement may not update a row twice), the later row winning.
+    let mut position: HashMap<(String, String), usize> = HashMap::with_capacity(rows.len());
+    let mut unique: Vec<Option<E::Model>> = Vec::with_capacity(rows.len());
+    for row in rows {
+        let key = (
+            text_of(row.get(E::source_col())),
+            text_of(row.get(E::external_col())),
+        );
+        match position.get(&key) {
+            Some(&i) => unique[i] = Some(row),
+            None => {
+                position.insert(key, unique.len());
+                unique.push(Some(row));
+            }
+        }
+    }
+    let update_cols: Vec<E::Column> = E::Column::iter()
+        .filter(|c| !matches!(c.as_str(), "id" | "client_id" | "source" | "external_id"))
+        .collect();
+    let chunk = store_chunk(E::Column::iter().count());
+    let now = super::now();
+    let client = tx.client_uuid();
+    let mut written = 0u64;
+    let mut rows = unique.into_iter().flatten().peekable();
+    while rows.peek().is_some() {
+        let models: Vec<E::ActiveModel> = rows
+            .by_ref()
+            .take(chunk)
+            .map(|row| {
+                let mut am = row.into_active_model();
+                let id = match am.get(E::id_col()).into_value() {
+                    Some(Value::Uuid(Some(id))) if !id.is_nil() => *id,
+                    _ => Uuid::now_v7(),
+                };
+                am.set(E::id_col(), id.into());
+                am.set(E::client_col(), client.into());
+                am.set(E::synced_col(), now.into());
+                am
+            })
+            .collect();
+        written += models.len() as u64;
+        E::insert_many(models)
+            .on_conflict(
+                OnConflict::columns([E::client_col(), E::source_col(), E::external_col()])
+                    .update_columns(update_cols.clone())
+                    .to_owned(),
+            )
+            .exec_without_returning(tx.conn())
+            .await?;
+    }
+    Ok(written)
+}
+
 async fn existing_ids<E: Keyed>(
     tx: &TenantTx,
     keys: &[(String, String)],

@@ -426,9 +426,14 @@ fn read_commit(repo: &gix::Repository, id: ObjectId) -> Result<GitCommit, SyncEr
         .find(|l| !l.is_empty())
         .unwrap_or_default()
         .to_string();
+    let parents: Vec<ObjectId> = commit.parent_ids().map(|p| p.detach()).collect();
+    let tree = commit.tree_id().map_err(read_err(&what))?.detach();
+    let (additions, deletions) = line_changes(repo, tree, parents.first().copied(), &what)?;
     Ok(GitCommit {
         sha: id.to_string(),
-        parents: commit.parent_ids().map(|p| p.to_string()).collect(),
+        parents: parents.iter().map(ToString::to_string).collect(),
+        additions,
+        deletions,
         author_name: text(author.name),
         author_email: text(author.email),
         authored_at: time_of(author, &what)?,
@@ -437,6 +442,122 @@ fn read_commit(repo: &gix::Repository, id: ObjectId) -> Result<GitCommit, SyncEr
         committed_at: time_of(committer, &what)?,
         summary,
     })
+}
+
+/// Lines added and deleted by a commit whose tree is `tree`, against its first parent (a merge
+/// counts what it brought into the first parent's line; a root commit counts every line it adds).
+/// Like `git diff --numstat`: a file is a sequence of lines (the last one may lack its newline),
+/// binary files (a NUL byte in their first 8000 bytes) count no lines, renames are not detected
+/// (a moved file counts as deleted and added), submodule pointers count nothing.
+fn line_changes(
+    repo: &gix::Repository,
+    tree: ObjectId,
+    first_parent: Option<ObjectId>,
+    what: &str,
+) -> Result<(u64, u64), SyncError> {
+    let parent_tree = match first_parent {
+        Some(p) => Some(
+            repo.find_commit(p)
+                .map_err(read_err(format!("the first parent of {what}")))?
+                .tree_id()
+                .map_err(read_err(format!("the first parent of {what}")))?
+                .detach(),
+        ),
+        None => None,
+    };
+    if parent_tree == Some(tree) {
+        return Ok((0, 0));
+    }
+    let new_data = repo.find_tree(tree).map_err(read_err(what))?.detach().data;
+    let old_data = match parent_tree {
+        Some(t) => repo.find_tree(t).map_err(read_err(what))?.detach().data,
+        None => Vec::new(),
+    };
+    let mut recorder =
+        gix::diff::tree::Recorder::default().track_location(None::<gix::diff::tree::recorder::Location>);
+    let mut state = gix::diff::tree::State::default();
+    gix::diff::tree(
+        gix::objs::TreeRefIter::from_bytes(&old_data, repo.object_hash()),
+        gix::objs::TreeRefIter::from_bytes(&new_data, repo.object_hash()),
+        &mut state,
+        &repo.objects,
+        &mut recorder,
+    )
+    .map_err(read_err(format!("the changes of {what}")))?;
+    let blob = |oid: ObjectId| -> Result<Vec<u8>, SyncError> {
+        Ok(repo.find_blob(oid).map_err(read_err(what))?.detach().data)
+    };
+    let is_file = |mode: &gix::objs::tree::EntryMode| mode.is_blob_or_symlink();
+    let (mut added, mut deleted) = (0u64, 0u64);
+    for change in recorder.records {
+        use gix::diff::tree::recorder::Change;
+        match change {
+            Change::Addition { entry_mode, oid, .. } if is_file(&entry_mode) => {
+                added += count_lines(&blob(oid)?);
+            }
+            Change::Deletion { entry_mode, oid, .. } if is_file(&entry_mode) => {
+                deleted += count_lines(&blob(oid)?);
+            }
+            Change::Modification {
+                previous_entry_mode,
+                previous_oid,
+                entry_mode,
+                oid,
+                ..
+            } => {
+                let before = if is_file(&previous_entry_mode) {
+                    blob(previous_oid)?
+                } else {
+                    Vec::new()
+                };
+                let after = if is_file(&entry_mode) {
+                    blob(oid)?
+                } else {
+                    Vec::new()
+                };
+                let (a, d) = diff_lines(&before, &after);
+                added += a;
+                deleted += d;
+            }
+            _ => {}
+        }
+    }
+    Ok((added, deleted))
+}
+
+/// Whether git would treat the content as binary (a NUL byte among its first 8000 bytes).
+fn is_binary(data: &[u8]) -> bool {
+    data[..data.len().min(8000)].contains(&0)
+}
+
+/// Lines of a text file (a last line without newline counts); 0 for binary content.
+pub fn count_lines(data: &[u8]) -> u64 {
+    if is_binary(data) {
+        return 0;
+    }
+    let newlines = data.iter().filter(|b| **b == b'\n').count() as u64;
+    newlines + u64::from(data.last().is_some_and(|b| *b != b'\n'))
+}
+
+/// Lines added and deleted between two versions of a file (histogram diff, lines compared with
+/// their terminators, so adding a missing final newline changes the last line). A binary side
+/// counts no lines.
+pub fn diff_lines(before: &[u8], after: &[u8]) -> (u64, u64) {
+    if is_binary(before) || is_binary(after) {
+        return (0, 0);
+    }
+    use imara_diff::intern::InternedInput;
+    use imara_diff::sources::byte_lines_with_terminator;
+    let input = InternedInput::new(
+        byte_lines_with_terminator(before),
+        byte_lines_with_terminator(after),
+    );
+    let counted = imara_diff::diff(
+        imara_diff::Algorithm::Histogram,
+        &input,
+        imara_diff::sink::Counter::default(),
+    );
+    (u64::from(counted.insertions), u64::from(counted.removals))
 }
 
 /// A tag matching the pattern, as found in the repository.
@@ -506,6 +627,13 @@ pub struct GitCommit {
     pub sha: String,
     /// Parent ids (none for a root commit, several for a merge).
     pub parents: Vec<String>,
+    /// Lines added against the first parent (see [`line_changes`]; absent in records collected
+    /// before line counts were read, which count 0).
+    #[serde(default)]
+    pub additions: u64,
+    /// Lines deleted against the first parent.
+    #[serde(default)]
+    pub deletions: u64,
     /// Author's name.
     pub author_name: String,
     /// Author's e-mail as written.
@@ -659,8 +787,9 @@ impl Convert for GitConvert {
                     author_person_id: None,
                     authored_at: c.authored_at.with_timezone(&Utc),
                     committed_at: c.committed_at.with_timezone(&Utc),
-                    additions: 0,
-                    deletions: 0,
+                    additions: i64::try_from(c.additions).unwrap_or(i64::MAX),
+                    deletions: i64::try_from(c.deletions).unwrap_or(i64::MAX),
+                    parent_count: Some(i32::try_from(c.parents.len()).unwrap_or(i32::MAX)),
                 }),
                 GitRow::Tag(t) => {
                     let at = t.tagged_at.with_timezone(&Utc);
@@ -731,6 +860,23 @@ fn tag_entry(target: &ObjectId, previous: Option<&str>) -> String {
     format!("{target} {}", previous.unwrap_or_default())
 }
 
+/// The stages after collect, for one page, in the page's fenced transaction: keeps the raw
+/// records, extracts and converts them, and stores the rows (commits first: tags link to them).
+/// The caller commits the transaction with the checkpoint covering the page.
+pub async fn store_page(
+    tx: &JobTx,
+    integration: crate::ids::IntegrationId,
+    scope: &str,
+    convert: &GitConvert,
+    people: &PersonResolver,
+    raw: &[RawRecord],
+) -> Result<(), SyncError> {
+    let models = extract_convert(&GitExtract, convert, raw)?;
+    tx.upsert_raw(integration, scope, raw).await?;
+    crate::failpoint::hit("git.after_raw_records");
+    load(tx, convert.repository_id, people, models).await
+}
+
 /// Stores a page's normalized rows. Commits first (tags link to them).
 async fn load(
     tx: &JobTx,
@@ -750,7 +896,7 @@ async fn load(
         }
     }
     if !commit_rows.is_empty() {
-        ingested::upsert::<commits::Entity>(tx.tenant(), commit_rows).await?;
+        ingested::store::<commits::Entity>(tx.tenant(), commit_rows).await?;
     }
     if deploys.is_empty() {
         return Ok(());
@@ -807,7 +953,8 @@ async fn load(
     Ok(())
 }
 
-fn raw_commit(c: &GitCommit) -> RawRecord {
+/// A commit's raw record.
+pub fn raw_commit(c: &GitCommit) -> RawRecord {
     RawRecord {
         endpoint: COMMITS.into(),
         external_id: c.sha.clone(),
@@ -989,11 +1136,8 @@ impl Connector for GitConnector {
                         .collect()
                 })
                 .await?;
-            let models = extract_convert(&GitExtract, &convert, &raw)?;
             let tx = ctx.begin().await?;
-            tx.upsert_raw(integration, &scope, &raw).await?;
-            crate::failpoint::hit("git.after_raw_records");
-            load(&tx, repository_id, &people, models).await?;
+            store_page(&tx, integration, &scope, &convert, &people, &raw).await?;
             state.written = end as u64;
             done = end as u64;
             ctx.commit(
@@ -1063,10 +1207,7 @@ impl Connector for GitConnector {
                     payload: serde_json::to_value(&row).expect("a tag serializes"),
                 });
             }
-            let models = extract_convert(&GitExtract, &convert, &raw)?;
-            tx.upsert_raw(integration, &scope, &raw).await?;
-            crate::failpoint::hit("git.after_raw_records");
-            load(&tx, repository_id, &people, models).await?;
+            store_page(&tx, integration, &scope, &convert, &people, &raw).await?;
             for (tag, prev) in chunk {
                 state.tags.insert(
                     tag.name.clone(),
@@ -1126,7 +1267,7 @@ mod tests {
                 endpoint: COMMITS.into(),
                 external_id: B.into(),
                 payload: json!({
-                    "sha": B, "parents": [A],
+                    "sha": B, "parents": [A], "additions": 12, "deletions": 3,
                     "author_name": "Ada Lovelace", "author_email": "Ada@Example.COM",
                     "authored_at": "2024-03-04T11:00:00+01:00",
                     "committer_name": "Bot", "committer_email": "bot@example.com",
@@ -1162,7 +1303,8 @@ mod tests {
         assert_eq!(c.author_email.as_deref(), Some("ada@example.com"));
         assert_eq!(c.authored_at, at("2024-03-04T10:00:00Z"));
         assert_eq!(c.committed_at, at("2024-03-04T11:30:00Z"));
-        assert_eq!((c.additions, c.deletions), (0, 0));
+        assert_eq!((c.additions, c.deletions), (12, 3));
+        assert_eq!(c.parent_count, Some(1));
 
         let GitModel::Deployment(d) = &models[1] else {
             panic!("deployment second")
@@ -1191,6 +1333,8 @@ mod tests {
         let c = GitCommit {
             sha: A.into(),
             parents: vec![],
+            additions: 4,
+            deletions: 0,
             author_name: "A".into(),
             author_email: "a@x".into(),
             authored_at: at("2020-01-01T00:00:00-05:00"),
@@ -1200,11 +1344,40 @@ mod tests {
             summary: String::new(),
         };
         let rows = GitExtract.extract(&raw_commit(&c)).unwrap();
-        assert_eq!(rows, vec![GitRow::Commit(c)]);
+        assert_eq!(rows, vec![GitRow::Commit(c.clone())]);
         let GitModel::Commit(m) = &convert().convert(&rows)[0] else {
             panic!()
         };
         assert_eq!(m.message, None, "an empty message is stored as none");
+        assert_eq!(m.parent_count, Some(0), "a root commit has no parents");
+        assert_eq!((m.additions, m.deletions), (4, 0));
+
+        // Records collected before line counts were read still extract (counting 0).
+        let mut old = raw_commit(&c);
+        let payload = old.payload.as_object_mut().unwrap();
+        payload.remove("additions");
+        payload.remove("deletions");
+        let GitRow::Commit(read) = &GitExtract.extract(&old).unwrap()[0] else {
+            panic!()
+        };
+        assert_eq!((read.additions, read.deletions), (0, 0));
+    }
+
+    #[test]
+    fn lines_are_counted_like_git_numstat() {
+        assert_eq!(count_lines(b""), 0);
+        assert_eq!(count_lines(b"a\nb\n"), 2);
+        assert_eq!(count_lines(b"a\nb"), 2, "a last line without newline counts");
+        assert_eq!(count_lines(b"\x89PNG\0\x01\n"), 0, "binary content counts no lines");
+        assert_eq!(diff_lines(b"a\nb\nc\n", b"a\nB\nc\nd\n"), (2, 1));
+        assert_eq!(diff_lines(b"a\nb\n", b"a\nb\n"), (0, 0));
+        assert_eq!(diff_lines(b"", b"x\ny\n"), (2, 0));
+        assert_eq!(
+            diff_lines(b"a\nb", b"a\nb\n"),
+            (1, 1),
+            "adding the final newline changes the last line"
+        );
+        assert_eq!(diff_lines(b"a\n", b"\0binary"), (0, 0));
     }
 
     #[test]
