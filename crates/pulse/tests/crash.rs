@@ -1366,15 +1366,20 @@ async fn two_worker_processes_never_run_the_same_job(backend: Backend) {
     let fixture = Fixture::build();
     let expected = reference(&backend, &fixture, TWO).await;
     let site = Site::new(backend, "two", TWO).await;
-    let p1 = WorkerProcess::start(&site, "P1", &[("PULSE_WORKERS", "2")], &[]);
-    let p2 = WorkerProcess::start(&site, "P2", &[("PULSE_WORKERS", "2")], &[]);
-    for p in [&p1, &p2] {
+    let mut p1 = WorkerProcess::start(&site, "P1", &[("PULSE_WORKERS", "2")], &[]);
+    let mut p2 = WorkerProcess::start(&site, "P2", &[("PULSE_WORKERS", "2")], &[]);
+    for p in [&mut p1, &mut p2] {
         let up = wait_for(DEADLINE, || {
             let out = p.output();
-            async move { out.contains("Pulse worker running 2 workers").then_some(()) }
+            let ended = p.exited().is_some();
+            async move { (ended || out.contains("Pulse worker running 2 workers")).then_some(()) }
         })
         .await;
-        assert!(up.is_some(), "{}", p.output());
+        assert!(
+            up.is_some() && p.exited().is_none(),
+            "the worker did not start\n{}",
+            p.output()
+        );
     }
     let mut syncs = Vec::new();
     for i in 0..6 {
