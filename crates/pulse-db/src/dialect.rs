@@ -33,9 +33,30 @@ pub async fn enter_tenant(
     Ok(())
 }
 
+/// Key of the advisory lock that serializes [`ensure_app_role`] across processes.
+const APP_ROLE_LOCK: i64 = 0x5055_4c53_4552_4f4c; // "PULSEROL"
+
 /// Creates the application role if it is missing and grants it what it needs: data access on every
 /// table, no ownership, no superuser, no BYPASSRLS. Idempotent; run after migrations.
+///
+/// Runs in one transaction holding an advisory lock: processes starting together (several
+/// `pulse worker`s) would otherwise update the same catalog rows at once and fail with "tuple
+/// concurrently updated".
 pub async fn ensure_app_role(conn: &DatabaseConnection, role: &str) -> anyhow::Result<()> {
+    use sea_orm::TransactionTrait;
+    let tx = conn.begin().await?;
+    tx.execute(Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        "SELECT pg_advisory_xact_lock($1)",
+        [APP_ROLE_LOCK.into()],
+    ))
+    .await?;
+    grant_app_role(&tx, role).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn grant_app_role(conn: &DatabaseTransaction, role: &str) -> anyhow::Result<()> {
     // `role` is validated as a plain identifier by the configuration.
     let sql = format!(
         r#"DO $$

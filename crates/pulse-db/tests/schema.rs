@@ -142,3 +142,30 @@ async fn down_and_up(pg: Option<String>) {
         .any(|t| t == "pull_requests"));
 }
 both_backends!(migrations_roll_back, down_and_up);
+
+/// Processes starting together (several `pulse worker`s) all prepare the application role at
+/// once; none may fail ("tuple concurrently updated" on the catalog rows GRANT rewrites).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_prepare_succeeds() {
+    let Some(url) = common::postgres_url().await else {
+        eprintln!("PULSE_TEST_DATABASE_URL is not set: PostgreSQL case skipped");
+        return;
+    };
+    common::migrated(Some(url.clone())).await;
+    let mut processes = Vec::new();
+    for _ in 0..6 {
+        processes.push(common::connect(Some(url.clone())).await);
+    }
+    for round in 0..3 {
+        let tasks: Vec<_> = processes
+            .iter()
+            .cloned()
+            .map(|db| tokio::spawn(async move { db.prepare().await }))
+            .collect();
+        for task in tasks {
+            task.await
+                .unwrap()
+                .unwrap_or_else(|e| panic!("round {round}: {e:#}"));
+        }
+    }
+}

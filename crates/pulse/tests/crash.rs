@@ -1,6 +1,6 @@
 //! Crash safety of real `pulse worker` processes, on SQLite and (when `PULSE_TEST_DATABASE_URL` is
 //! set) a fresh PostgreSQL database, through the production git connector over a repository built
-//! here (hundreds of commits, merges, release tags; small pages, so one sync is dozens of
+//! here (hundreds of commits, merges, release tags; small pages, so one sync is ~150
 //! transactions):
 //!
 //! - `sigkill`: at least 20 SIGKILLs at seeded random points of one sync, a new process after
@@ -112,7 +112,7 @@ const SCOPE: &str = "crash-repo";
 /// Commits on `main` besides merges.
 const MAIN_COMMITS: usize = 240;
 /// A release tag every this many main commits.
-const TAG_EVERY: usize = 6;
+const TAG_EVERY: usize = 3;
 /// A feature branch (of `SIDE_COMMITS` commits) merged every this many main commits.
 const MERGE_EVERY: usize = 40;
 const SIDE_COMMITS: usize = 3;
@@ -1048,7 +1048,8 @@ fn assert_rescued_history(events: &[(Option<String>, String, i32, String)], clai
 // SIGKILL at random points
 // ---------------------------------------------------------------------------------------------
 
-const KILLS: usize = 22;
+/// Kills planned; at least 20 must land before the sync ends.
+const KILLS: usize = 24;
 
 async fn sigkill_at_random_points_loses_and_duplicates_nothing(backend: Backend) {
     let _serial = serial().await;
@@ -1062,10 +1063,11 @@ async fn sigkill_at_random_points_loses_and_duplicates_nothing(backend: Backend)
     // repository row or the first log line).
     let mut rng = Rng::for_test("sigkill");
     let total = expected.total();
-    let mut targets: Vec<u64> = (0..KILLS).map(|_| rng.below(total * 4 / 5)).collect();
+    let mut targets: Vec<u64> = (0..KILLS).map(|_| rng.below(total * 17 / 20)).collect();
     targets.sort_unstable();
     let mut attempt = 0;
     let mut kills = Vec::new();
+    let mut finished = None;
     for (i, target) in targets.iter().enumerate() {
         let mut worker = WorkerProcess::start(&site, &format!("worker-{i}"), &[], &[]);
         let claimed = site
@@ -1086,54 +1088,65 @@ async fn sigkill_at_random_points_loses_and_duplicates_nothing(backend: Backend)
                 || worker.output(),
             )
             .await;
-        assert_eq!(
-            reached.status,
-            "running",
-            "the sync ended before kill {i}: {reached:?}\n{}",
-            worker.output()
-        );
-        // A random delay of up to a few pages' time, so the kill lands anywhere (inside a page's
-        // transaction, between reading and writing, just after a commit), not only right after
-        // the progress we observed.
-        tokio::time::sleep(Duration::from_micros(rng.below(15_000))).await;
-        let status = worker.kill();
-        assert_eq!(
-            status.signal(),
-            Some(libc::SIGKILL),
-            "the worker ended otherwise: {status:?}\n{}",
-            worker.output()
-        );
+        if reached.status == "running" {
+            // A random delay of up to a few pages' time, so the kill lands anywhere (inside a
+            // page's transaction, between reading and writing, just after a commit), not only
+            // right after the progress we observed.
+            tokio::time::sleep(Duration::from_micros(rng.below(15_000))).await;
+            let status = worker.kill();
+            assert_eq!(
+                status.signal(),
+                Some(libc::SIGKILL),
+                "the worker ended otherwise: {status:?}\n{}",
+                worker.output()
+            );
+        }
         let at = site.job(sync.job).await.unwrap();
-        assert_eq!(
-            at.status,
-            "running",
-            "kill {i} came after the end: {at:?}\n{}",
-            worker.output()
-        );
+        if at.status != "running" {
+            // This process finished the sync before the kill landed (a slow test process near
+            // the end): it was the last one.
+            eprintln!("kill {i} came after the end of the sync");
+            worker.stop().await;
+            finished = Some(at);
+            break;
+        }
         kills.push(done(&at));
     }
-    let worker = WorkerProcess::start(&site, "finisher", &[], &[]);
-    let finished = site
-        .wait_job(
-            sync.job,
-            "the job to succeed after the kills",
-            |j| j.status == "succeeded",
-            || worker.output(),
-        )
-        .await;
-    worker.stop().await;
+    let finished = match finished {
+        Some(job) => job,
+        None => {
+            let worker = WorkerProcess::start(&site, "finisher", &[], &[]);
+            let job = site
+                .wait_job(
+                    sync.job,
+                    "the job to succeed after the kills",
+                    |j| j.status == "succeeded",
+                    || worker.output(),
+                )
+                .await;
+            worker.stop().await;
+            job
+        }
+    };
     eprintln!(
         "{} kills at progress {kills:?} of {total}; finished on attempt {}",
         kills.len(),
         finished.attempt
     );
-    assert!(kills.len() >= 20);
-    assert_eq!(finished.attempt, KILLS as i32 + 1);
+    assert!(
+        kills.len() >= 20,
+        "only {} kills landed mid-sync",
+        kills.len()
+    );
+    let claims = kills.len() as i32 + 1;
+    assert_eq!(finished.status, "succeeded");
+    assert_eq!(finished.attempt, claims, "one claim per process");
     assert_eq!(
-        finished.failures, KILLS as i32,
+        finished.failures,
+        claims - 1,
         "each rescue counts a failed run"
     );
-    assert_rescued_history(&site.events(sync.job).await, KILLS as i32 + 1);
+    assert_rescued_history(&site.events(sync.job).await, claims);
     assert_same_data(&expected, &site.data(sync).await, "after SIGKILLs");
 }
 both_backends!(
@@ -1366,15 +1379,20 @@ async fn two_worker_processes_never_run_the_same_job(backend: Backend) {
     let fixture = Fixture::build();
     let expected = reference(&backend, &fixture, TWO).await;
     let site = Site::new(backend, "two", TWO).await;
-    let p1 = WorkerProcess::start(&site, "P1", &[("PULSE_WORKERS", "2")], &[]);
-    let p2 = WorkerProcess::start(&site, "P2", &[("PULSE_WORKERS", "2")], &[]);
-    for p in [&p1, &p2] {
+    let mut p1 = WorkerProcess::start(&site, "P1", &[("PULSE_WORKERS", "2")], &[]);
+    let mut p2 = WorkerProcess::start(&site, "P2", &[("PULSE_WORKERS", "2")], &[]);
+    for p in [&mut p1, &mut p2] {
         let up = wait_for(DEADLINE, || {
             let out = p.output();
-            async move { out.contains("Pulse worker running 2 workers").then_some(()) }
+            let ended = p.exited().is_some();
+            async move { (ended || out.contains("Pulse worker running 2 workers")).then_some(()) }
         })
         .await;
-        assert!(up.is_some(), "{}", p.output());
+        assert!(
+            up.is_some() && p.exited().is_none(),
+            "the worker did not start\n{}",
+            p.output()
+        );
     }
     let mut syncs = Vec::new();
     for i in 0..6 {
