@@ -80,9 +80,11 @@ async fn bulk_insert_writes_rows_exactly(pg: Option<String>) {
 
     // A duplicate key fails the whole load: nothing of it is written.
     let again = vec![commit(client, repo.id, 5000), commit(client, repo.id, 7)];
-    assert!(pulse_db::bulk::insert::<commits::Entity>(db.system(), &again)
-        .await
-        .is_err());
+    assert!(
+        pulse_db::bulk::insert::<commits::Entity>(db.system(), &again)
+            .await
+            .is_err()
+    );
     assert_eq!(stored(&db, client).await.len(), 1234);
 }
 both_backends!(bulk_insert, bulk_insert_writes_rows_exactly);
@@ -108,7 +110,10 @@ async fn store_upserts_without_lookups(pg: Option<String>) {
     let first = stored(&db, client.uuid()).await;
     assert_eq!(first.len(), 2500);
     assert!(first.iter().all(|c| c.client_id == client.uuid()));
-    let ten = first.iter().find(|c| c.sha == format!("{:040x}", 10)).unwrap();
+    let ten = first
+        .iter()
+        .find(|c| c.sha == format!("{:040x}", 10))
+        .unwrap();
     assert_eq!(ten.message.as_deref(), Some("the later row"));
 
     // Stored again with new ids and values: rows update in place and keep their ids.

@@ -59,8 +59,8 @@ impl Background {
         workers: usize,
         relay: RelayMode,
     ) -> Self {
-        let relay = Relay::start(engine, &relay.database_url, relay.listen)
-            .map(|r| (engine.clone(), r));
+        let relay =
+            Relay::start(engine, &relay.database_url, relay.listen).map(|r| (engine.clone(), r));
         let (stop, rx) = watch::channel(false);
         let process = format!(
             "{}-{}",
