@@ -6,8 +6,8 @@
 
 use sea_orm::sea_query::Value;
 use sea_orm::{
-    ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, IdenStatic,
-    Iterable, ModelTrait, Statement, TransactionTrait,
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, IdenStatic, Iterable,
+    ModelTrait, Statement, TransactionTrait,
 };
 
 /// SQLite's bind-parameter limit is 32766; statements stay well below it.
@@ -159,7 +159,11 @@ mod tests {
     #[test]
     fn copy_text_escapes_and_marks_null() {
         let mut out = String::new();
-        copy_field(&mut out, &Value::String(Some(Box::new("a\tb\\c\nd".into())))).unwrap();
+        copy_field(
+            &mut out,
+            &Value::String(Some(Box::new("a\tb\\c\nd".into()))),
+        )
+        .unwrap();
         out.push('|');
         copy_field(&mut out, &Value::String(None)).unwrap();
         out.push('|');

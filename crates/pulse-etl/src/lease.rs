@@ -201,8 +201,8 @@ impl JobTx {
         if records.is_empty() {
             return Ok(0);
         }
-        // 1000 rows of 9 columns per statement: under both backends' bind-parameter limits.
-        for chunk in records.chunks(1000) {
+        // 500 rows of 9 columns per statement: well under both backends' bind-parameter limits.
+        for chunk in records.chunks(500) {
             self.upsert_raw_chunk(integration, scope, chunk).await?;
         }
         Ok(records.len() as u64)

@@ -69,7 +69,10 @@ pub fn encode(origin: Uuid, event: &ProgressEvent) -> String {
         for text in [&mut e.phase, &mut e.scope] {
             cut(text, limit);
         }
-        for text in [e.message.as_mut(), e.current.as_mut()].into_iter().flatten() {
+        for text in [e.message.as_mut(), e.current.as_mut()]
+            .into_iter()
+            .flatten()
+        {
             cut(text, limit);
         }
         if limit == 1 {
@@ -312,7 +315,10 @@ mod tests {
             assert!(payload.len() <= MAX_PAYLOAD, "{} bytes", payload.len());
             let (from, back) = decode(&payload).unwrap();
             assert_eq!(from, origin);
-            assert_eq!((back.client, back.job, back.done), (e.client, e.job, e.done));
+            assert_eq!(
+                (back.client, back.job, back.done),
+                (e.client, e.job, e.done)
+            );
             assert!(back.message.unwrap_or_default().len() < 20_000);
         }
         let short = event(Some("ok".into()), None);

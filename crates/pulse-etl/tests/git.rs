@@ -110,7 +110,11 @@ fn build_history(dir: &Path) -> History {
         "Initial commit\n\nWith a body.",
     );
     write(dir, "README.md", b"# Shop\n\nA shop with an API.\n");
-    write(dir, "src/api.rs", b"pub fn list() {}\npub fn get() {}\npub fn put() {}\npub fn delete() {}\n");
+    write(
+        dir,
+        "src/api.rs",
+        b"pub fn list() {}\npub fn get() {}\npub fn put() {}\npub fn delete() {}\n",
+    );
     let c2 = commit(dir, "2024-01-02T10:00:00+02:00", "Add the API");
     git(dir, "2024-01-02T11:00:00Z", &["tag", "v0.1.0"]);
     git(
@@ -136,7 +140,11 @@ fn build_history(dir: &Path) -> History {
         &["tag", "-a", "v0.2.0", "-m", "Release 0.2.0"],
     );
     write(dir, "logo.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
-    write(dir, "README.md", b"# Shop\n\nA shop with an API.\n\nReleased.");
+    write(
+        dir,
+        "README.md",
+        b"# Shop\n\nA shop with an API.\n\nReleased.",
+    );
     let c5 = commit(dir, "2024-01-06T10:00:00Z", "After the release");
     git(dir, "2024-01-06T11:00:00Z", &["tag", "nightly"]);
     History {

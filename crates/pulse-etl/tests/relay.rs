@@ -50,13 +50,7 @@ async fn events_reach_other_processes_once_and_only_their_clients() {
     let mut enqueue = |engine: &Engine| {
         let engine = engine.clone();
         let s = scope.next().unwrap().clone();
-        async move {
-            engine
-                .enqueue(a, NewJob::sync(int_a, s))
-                .await
-                .unwrap()
-                .id
-        }
+        async move { engine.enqueue(a, NewJob::sync(int_a, s)).await.unwrap().id }
     };
 
     // An event published by one process reaches the other's subscriber, and its own once.
@@ -100,7 +94,9 @@ async fn events_reach_other_processes_once_and_only_their_clients() {
     );
     let after = enqueue(&one).await;
     assert_eq!(
-        next(&mut two_sees_a, "relayed after reconnecting").await.job,
+        next(&mut two_sees_a, "relayed after reconnecting")
+            .await
+            .job,
         after
     );
 

@@ -64,8 +64,8 @@ impl Background {
         client: Option<ClientId>,
         relay: RelayMode,
     ) -> Self {
-        let relay = Relay::start(engine, &relay.database_url, relay.listen)
-            .map(|r| (engine.clone(), r));
+        let relay =
+            Relay::start(engine, &relay.database_url, relay.listen).map(|r| (engine.clone(), r));
         let (stop, rx) = watch::channel(false);
         let process = format!(
             "{}-{}",

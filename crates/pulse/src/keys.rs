@@ -14,7 +14,8 @@
 //! 4. Make FILE's content the configured key (`PULSE_ENCRYPTION_KEY`, or replace
 //!    `<data_dir>/encryption-key`), start the processes again, and keep no copy of the old key.
 //!
-//! Keys are never printed or logged; only file paths and counts are.
+//! Keys are never printed or logged; only file paths and counts are. The same key derives the HMAC
+//! key of refresh and CSRF tokens, so after a rotation users sign in again.
 
 use std::path::{Path, PathBuf};
 

@@ -191,7 +191,11 @@ async fn rotation(backend: Backend) {
             "{file}: {stderr}"
         );
         assert_no_key_printed(&out, &[old_key]);
-        assert_eq!(stored(&db).await, before, "{file} changed stored credentials");
+        assert_eq!(
+            stored(&db).await,
+            before,
+            "{file} changed stored credentials"
+        );
     }
 
     // A new key, written to an owner-only file and not printed.
@@ -208,7 +212,11 @@ async fn rotation(backend: Backend) {
         assert_eq!(mode & 0o777, 0o600);
     }
     let again = sandbox.run(&["keys", "generate", "--out", new_path.to_str().unwrap()]);
-    assert_eq!(again.status.code(), Some(1), "an existing file is not overwritten");
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "an existing file is not overwritten"
+    );
     assert_eq!(key_of(&new_path), new_key);
 
     // A credential no key opens stops the rotation before anything is written.
@@ -228,14 +236,23 @@ async fn rotation(backend: Backend) {
     damaged.credentials = Set(Some(Cipher::new(&[42u8; 32]).encrypt(b"x", b"y")));
     damaged.update(db.system()).await.unwrap();
     let with_damage = stored(&db).await;
-    let out = sandbox.run(&["keys", "rotate", "--new-key-file", new_path.to_str().unwrap()]);
+    let out = sandbox.run(&[
+        "keys",
+        "rotate",
+        "--new-key-file",
+        new_path.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let stderr = text(&out.stderr);
     assert!(
         stderr.contains("nothing was changed") && stderr.contains(&broken_id.to_string()),
         "{stderr}"
     );
-    assert_eq!(stored(&db).await, with_damage, "a failed rotation wrote rows");
+    assert_eq!(
+        stored(&db).await,
+        with_damage,
+        "a failed rotation wrote rows"
+    );
     let mut repaired: rows::ActiveModel = rows::Entity::find_by_id(broken_id.uuid())
         .one(db.system())
         .await
@@ -250,7 +267,12 @@ async fn rotation(backend: Backend) {
     );
 
     // The rotation.
-    let out = sandbox.run(&["keys", "rotate", "--new-key-file", new_path.to_str().unwrap()]);
+    let out = sandbox.run(&[
+        "keys",
+        "rotate",
+        "--new-key-file",
+        new_path.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", describe(&out));
     let stdout = text(&out.stdout);
     assert!(
@@ -288,10 +310,17 @@ async fn rotation(backend: Backend) {
     }
 
     // Running it again (unsure whether it finished) changes nothing.
-    let out = sandbox.run(&["keys", "rotate", "--new-key-file", new_path.to_str().unwrap()]);
+    let out = sandbox.run(&[
+        "keys",
+        "rotate",
+        "--new-key-file",
+        new_path.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", describe(&out));
     assert!(
-        text(&out.stdout).contains("re-encrypted 0 integration credential(s) under the new key (2 already were)"),
+        text(&out.stdout).contains(
+            "re-encrypted 0 integration credential(s) under the new key (2 already were)"
+        ),
         "{}",
         describe(&out)
     );

@@ -473,8 +473,8 @@ fn line_changes(
         Some(t) => repo.find_tree(t).map_err(read_err(what))?.detach().data,
         None => Vec::new(),
     };
-    let mut recorder =
-        gix::diff::tree::Recorder::default().track_location(None::<gix::diff::tree::recorder::Location>);
+    let mut recorder = gix::diff::tree::Recorder::default()
+        .track_location(None::<gix::diff::tree::recorder::Location>);
     let mut state = gix::diff::tree::State::default();
     gix::diff::tree(
         gix::objs::TreeRefIter::from_bytes(&old_data, repo.object_hash()),
@@ -492,10 +492,14 @@ fn line_changes(
     for change in recorder.records {
         use gix::diff::tree::recorder::Change;
         match change {
-            Change::Addition { entry_mode, oid, .. } if is_file(&entry_mode) => {
+            Change::Addition {
+                entry_mode, oid, ..
+            } if is_file(&entry_mode) => {
                 added += count_lines(&blob(oid)?);
             }
-            Change::Deletion { entry_mode, oid, .. } if is_file(&entry_mode) => {
+            Change::Deletion {
+                entry_mode, oid, ..
+            } if is_file(&entry_mode) => {
                 deleted += count_lines(&blob(oid)?);
             }
             Change::Modification {
@@ -696,16 +700,14 @@ impl Extract for GitExtract {
         };
         match raw.endpoint.as_str() {
             COMMITS => {
-                let c: GitCommit = serde_json::from_value(raw.payload.clone())
-                    .map_err(|e| broken(e.to_string()))?;
+                let c = GitCommit::deserialize(&raw.payload).map_err(|e| broken(e.to_string()))?;
                 if !is_sha(&c.sha) || !c.parents.iter().all(|p| is_sha(p)) {
                     return Err(broken("a commit id is not a hex object id".into()));
                 }
                 Ok(vec![GitRow::Commit(c)])
             }
             TAGS => {
-                let t: GitTag = serde_json::from_value(raw.payload.clone())
-                    .map_err(|e| broken(e.to_string()))?;
+                let t = GitTag::deserialize(&raw.payload).map_err(|e| broken(e.to_string()))?;
                 if t.name.is_empty() {
                     return Err(broken("the tag has no name".into()));
                 }
@@ -871,9 +873,20 @@ pub async fn store_page(
     people: &PersonResolver,
     raw: &[RawRecord],
 ) -> Result<(), SyncError> {
-    let models = extract_convert(&GitExtract, convert, raw)?;
     tx.upsert_raw(integration, scope, raw).await?;
     crate::failpoint::hit("git.after_raw_records");
+    load_page(tx, convert, people, raw).await
+}
+
+/// Extract, convert and load for one page (what [`store_page`] does after keeping the raw
+/// records), in the page's fenced transaction.
+pub async fn load_page(
+    tx: &JobTx,
+    convert: &GitConvert,
+    people: &PersonResolver,
+    raw: &[RawRecord],
+) -> Result<(), SyncError> {
+    let models = extract_convert(&GitExtract, convert, raw)?;
     load(tx, convert.repository_id, people, models).await
 }
 
@@ -1367,8 +1380,16 @@ mod tests {
     fn lines_are_counted_like_git_numstat() {
         assert_eq!(count_lines(b""), 0);
         assert_eq!(count_lines(b"a\nb\n"), 2);
-        assert_eq!(count_lines(b"a\nb"), 2, "a last line without newline counts");
-        assert_eq!(count_lines(b"\x89PNG\0\x01\n"), 0, "binary content counts no lines");
+        assert_eq!(
+            count_lines(b"a\nb"),
+            2,
+            "a last line without newline counts"
+        );
+        assert_eq!(
+            count_lines(b"\x89PNG\0\x01\n"),
+            0,
+            "binary content counts no lines"
+        );
         assert_eq!(diff_lines(b"a\nb\nc\n", b"a\nB\nc\nd\n"), (2, 1));
         assert_eq!(diff_lines(b"a\nb\n", b"a\nb\n"), (0, 0));
         assert_eq!(diff_lines(b"", b"x\ny\n"), (2, 0));
