@@ -287,22 +287,7 @@ pub async fn deployments(
                 .map(|(_, r)| *r)
                 .collect();
             repository_ids.sort();
-            DeploymentItem {
-                id: d.id,
-                source: d.source,
-                external_id: d.external_id,
-                name: d.name,
-                environment: d.environment,
-                is_production: d.is_production,
-                counted: d.counted,
-                fallback: d.origin == "merged_pr",
-                branch: d.branch,
-                status: d.status,
-                origin: d.origin,
-                started_at: d.started_at,
-                finished_at: d.finished_at,
-                repository_ids,
-            }
+            DeploymentItem::from_row(d, repository_ids)
         })
         .collect();
     Ok(Paged {
@@ -528,6 +513,31 @@ pub async fn sprints(
         items: found.items.into_iter().map(SprintItem::from).collect(),
         total: found.total,
     })
+}
+
+impl DeploymentItem {
+    /// A stored deployment with its repositories (sorted by the caller).
+    pub(crate) fn from_row(
+        d: pulse_db::entity::deployments::Model,
+        repository_ids: Vec<Uuid>,
+    ) -> Self {
+        DeploymentItem {
+            id: d.id,
+            source: d.source,
+            external_id: d.external_id,
+            name: d.name,
+            environment: d.environment,
+            is_production: d.is_production,
+            counted: d.counted,
+            fallback: d.origin == "merged_pr",
+            branch: d.branch,
+            status: d.status,
+            origin: d.origin,
+            started_at: d.started_at,
+            finished_at: d.finished_at,
+            repository_ids,
+        }
+    }
 }
 
 impl From<pulse_db::entity::incidents::Model> for IncidentItem {

@@ -87,19 +87,7 @@ fn deployment_line(d: deployments::Model, mut repository_ids: Vec<Uuid>) -> Stri
     repository_ids.sort();
     repository_ids.dedup();
     line(
-        DeploymentItem {
-            id: d.id,
-            source: d.source,
-            external_id: d.external_id,
-            name: d.name,
-            environment: d.environment,
-            is_production: d.is_production,
-            status: d.status,
-            origin: d.origin,
-            started_at: d.started_at,
-            finished_at: d.finished_at,
-            repository_ids,
-        }
+        DeploymentItem::from_row(d, repository_ids)
         .fields(),
     )
 }

@@ -12,6 +12,7 @@
 //! every unresolved one reported), then [`apply_deployments`]/[`apply_incidents`] in the caller's
 //! tenant transaction. A batch with any problem is refused whole and nothing of it is written.
 
+use pulse_analytics::rules::Changed;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -215,6 +216,7 @@ pub fn check_deployment(d: &PushedDeployment) -> Vec<(String, String)> {
         name: d.name.clone(),
         environment: d.environment.clone(),
         is_production: d.is_production,
+        branch: None,
         status: d.status,
         origin: d.origin.unwrap_or(DeploymentOrigin::Webhook),
         started_at: d.started_at,
@@ -464,9 +466,13 @@ fn deployment_row(
         synced_at: Utc::now(),
         name: d.name.clone(),
         environment: d.environment.trim().to_string(),
+        // Provisional until the metric rules classify the row (`rules::recompute` below).
         is_production: d
             .is_production
             .unwrap_or_else(|| d.environment.to_lowercase().contains("prod")),
+        counted: true,
+        reported_production: d.is_production,
+        branch: None,
         status: d.status.as_str().to_string(),
         origin: d
             .origin
@@ -565,13 +571,9 @@ pub async fn apply_deployments(
         let done = ingested::upsert::<deployments::Entity>(tx, rows).await?;
         let ids = done.ids.clone();
         let (mut dr, mut dc) = (Vec::new(), Vec::new());
-        let mut earliest: Option<DateTime<Utc>> = None;
         for ((i, _), id) in changed.iter().zip(&ids) {
             out[*i].id = *id;
             let r = &records[*i];
-            if let Some(f) = r.record.finished_at {
-                earliest = Some(earliest.map_or(f.0, |e| e.min(f.0)));
-            }
             for (repo, s, commit_ids) in &r.repositories {
                 dr.push(deployment_repositories::Model {
                     id: Uuid::nil(),
@@ -614,16 +616,27 @@ pub async fn apply_deployments(
         )
         .await?;
         derive::link_merge_commits(tx, &ids).await?;
-        if let Some(at) = earliest {
-            let again = derive::incidents_to_reattribute(tx, at).await?;
-            derive::attribute_incidents(tx, &again).await?;
-        }
+        // The metric rules classify the deployments and re-charge the incidents they may cause.
+        recompute(
+            tx,
+            Changed {
+                deployments: ids.clone(),
+                ..Default::default()
+            },
+        )
+        .await?;
     }
     for s in &mut out {
         let (prs, _) = pulse_db::repo::deployments::changes(tx, s.id).await?;
         s.pull_requests = Some(prs.len() as u64);
     }
     Ok(out)
+}
+
+/// Applies the metric rules to the rows a push wrote.
+async fn recompute(tx: &TenantTx, changed: Changed) -> pulse_core::Result<()> {
+    pulse_analytics::rules::recompute(tx, &pulse_analytics::rules::Scope::Changed(changed)).await?;
+    Ok(())
 }
 
 /// An incident with its references resolved.
@@ -717,6 +730,7 @@ pub async fn resolve_incidents(
                 team_id: team,
                 deployment_id: deployment,
                 caused_by_deployment_id: None,
+                attributed_by: None,
             },
         });
     }
@@ -776,7 +790,14 @@ pub async fn apply_incidents(
     if !changed.is_empty() {
         let rows = changed.iter().map(|(_, r)| r.clone()).collect();
         let done = ingested::upsert::<incidents::Entity>(tx, rows).await?;
-        derive::attribute_incidents(tx, &done.ids).await?;
+        recompute(
+            tx,
+            Changed {
+                incidents: done.ids.clone(),
+                ..Default::default()
+            },
+        )
+        .await?;
         for ((i, _), id) in changed.iter().zip(&done.ids) {
             out[*i].id = *id;
             out[*i].caused_by_deployment_id = ingested::get::<incidents::Entity>(tx, *id)
