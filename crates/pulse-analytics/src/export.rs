@@ -128,14 +128,14 @@ async fn run(
             if let Some(l) = lines.push(&row)? {
                 buf.push_str(&l);
             }
-            if buf.len() >= CHUNK_BYTES {
-                if out
+            let full = buf.len() >= CHUNK_BYTES;
+            if full
+                && out
                     .send(Ok(std::mem::take(&mut buf).into_bytes()))
                     .await
                     .is_err()
-                {
-                    return Ok(()); // the client went away
-                }
+            {
+                return Ok(()); // the client went away
             }
         }
     }

@@ -506,11 +506,9 @@ async fn delete_team(tx: &TenantTx, team: Uuid, effect: &mut Effect) -> Result<(
     effect.teams.extend(with_ancestors(&parents, team));
     effect.id = Some(team);
     effect.changed = true;
-    effect.projects.extend(
-        super::scope::projects_of_teams(tx, &[team])
-            .await?
-            .into_iter(),
-    );
+    effect
+        .projects
+        .extend(super::scope::projects_of_teams(tx, &[team]).await?);
     let mut children: Vec<Uuid> = parents
         .iter()
         .filter(|(_, p)| **p == Some(team))
