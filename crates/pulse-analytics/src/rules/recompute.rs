@@ -711,6 +711,12 @@ async fn attribute(tx: &TenantTx, book: &RuleBook, target: &Target, work: &mut W
         set.extend(work.reattribute.iter().copied());
         sorted(set)
     };
+    // Many incidents are answered from memory, a few by one indexed query each.
+    let finder = if target.all || ids.len() > INDEX_FROM {
+        Finder::Index(ProductionIndex::load(tx).await?)
+    } else {
+        Finder::Query
+    };
     for_pages!(tx, incidents::Entity, target.all, ids, |page| {
         let issue_ids: Vec<Uuid> = sorted(page.iter().filter_map(|i| i.issue_id));
         let facts = classified::issue_facts(tx, &issue_ids).await?;
@@ -720,7 +726,7 @@ async fn attribute(tx: &TenantTx, book: &RuleBook, target: &Target, work: &mut W
                 incident.repository_id,
                 issue.and_then(|(_, key, _)| key.as_deref()),
             );
-            let (cause, by) = charge(tx, rules, incident, issue).await?;
+            let (cause, by) = charge(tx, &finder, rules, incident, issue).await?;
             if (cause, by)
                 != (
                     incident.caused_by_deployment_id,
@@ -736,9 +742,66 @@ async fn attribute(tx: &TenantTx, book: &RuleBook, target: &Target, work: &mut W
     Ok(())
 }
 
+/// From how many incidents on attribution loads every successful production deployment once
+/// instead of querying per incident.
+const INDEX_FROM: usize = 256;
+
+/// How the latest earlier successful production deployment is found.
+enum Finder {
+    /// One indexed query per incident.
+    Query,
+    /// Binary searches over every successful production deployment, loaded once.
+    Index(ProductionIndex),
+}
+
+/// Successful production deployments by `(finished_at, id)`, overall and per repository.
+struct ProductionIndex {
+    all: Vec<(DateTime<Utc>, Uuid)>,
+    by_repository: HashMap<Uuid, Vec<(DateTime<Utc>, Uuid)>>,
+}
+
+impl ProductionIndex {
+    async fn load(tx: &TenantTx) -> Result<Self> {
+        let (finished, repos) = classified::successful_production(tx).await?;
+        let at: HashMap<Uuid, DateTime<Utc>> = finished.iter().copied().collect();
+        let mut all: Vec<(DateTime<Utc>, Uuid)> =
+            finished.iter().map(|(id, f)| (*f, *id)).collect();
+        all.sort();
+        let mut by_repository: HashMap<Uuid, Vec<(DateTime<Utc>, Uuid)>> = HashMap::new();
+        for (d, r) in repos {
+            if let Some(f) = at.get(&d) {
+                by_repository.entry(r).or_default().push((*f, d));
+            }
+        }
+        for list in by_repository.values_mut() {
+            list.sort();
+            list.dedup();
+        }
+        Ok(Self { all, by_repository })
+    }
+
+    /// The same answer as [`classified::latest_production_before`]: the greatest
+    /// `(finished_at, id)` finished before `before` (and not before `not_before`).
+    fn latest_before(
+        &self,
+        before: DateTime<Utc>,
+        repository: Option<Uuid>,
+        not_before: Option<DateTime<Utc>>,
+    ) -> Option<Uuid> {
+        let list = match repository {
+            Some(r) => self.by_repository.get(&r)?,
+            None => &self.all,
+        };
+        let pos = list.partition_point(|(f, _)| *f < before);
+        let (f, id) = *list.get(pos.checked_sub(1)?)?;
+        not_before.is_none_or(|nb| f >= nb).then_some(id)
+    }
+}
+
 /// The deployment an incident is charged to, and how it was found.
 async fn charge(
     tx: &TenantTx,
+    finder: &Finder,
     rules: &Compiled,
     incident: &incidents::Model,
     issue: Option<&(String, Option<String>, Vec<String>)>,
@@ -758,12 +821,19 @@ async fn charge(
         .attribution
         .window_hours
         .map(|h| incident.created_at - Duration::hours(h));
-    let inferred = classified::latest_production_before(
-        tx,
-        incident.created_at,
-        incident.repository_id,
-        not_before,
-    )
-    .await?;
+    let inferred = match finder {
+        Finder::Query => {
+            classified::latest_production_before(
+                tx,
+                incident.created_at,
+                incident.repository_id,
+                not_before,
+            )
+            .await?
+        }
+        Finder::Index(index) => {
+            index.latest_before(incident.created_at, incident.repository_id, not_before)
+        }
+    };
     Ok((inferred, inferred.map(|_| "inferred")))
 }

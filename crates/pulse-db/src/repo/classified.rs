@@ -508,6 +508,50 @@ pub async fn latest_production_before(
         .await?)
 }
 
+/// Every successful production deployment with a finish time, as `(id, finished_at)`, and the
+/// `(deployment, repository)` pairs of those deployments: what [`latest_production_before`]
+/// searches, for answering many incidents from memory.
+pub async fn successful_production(
+    tx: &TenantTx,
+) -> Result<(Vec<(Uuid, DateTime<Utc>)>, Vec<(Uuid, Uuid)>)> {
+    let c = tx.client_uuid();
+    let finished: Vec<(Uuid, Option<DateTime<Utc>>)> = deployments::Entity::find()
+        .select_only()
+        .column(deployments::Column::Id)
+        .column(deployments::Column::FinishedAt)
+        .filter(deployments::Column::ClientId.eq(c))
+        .filter(deployments::Column::IsProduction.eq(true))
+        .filter(deployments::Column::Status.eq("success"))
+        .filter(deployments::Column::FinishedAt.is_not_null())
+        .into_tuple()
+        .all(tx.conn())
+        .await?;
+    let ids = Query::select()
+        .column(deployments::Column::Id)
+        .from(deployments::Entity)
+        .and_where(deployments::Column::ClientId.eq(c))
+        .and_where(deployments::Column::IsProduction.eq(true))
+        .and_where(deployments::Column::Status.eq("success"))
+        .and_where(deployments::Column::FinishedAt.is_not_null())
+        .to_owned();
+    let repos: Vec<(Uuid, Uuid)> = deployment_repositories::Entity::find()
+        .select_only()
+        .column(deployment_repositories::Column::DeploymentId)
+        .column(deployment_repositories::Column::RepositoryId)
+        .filter(deployment_repositories::Column::ClientId.eq(c))
+        .filter(deployment_repositories::Column::DeploymentId.in_subquery(ids))
+        .into_tuple()
+        .all(tx.conn())
+        .await?;
+    Ok((
+        finished
+            .into_iter()
+            .filter_map(|(id, f)| f.map(|f| (id, f)))
+            .collect(),
+        repos,
+    ))
+}
+
 /// Stores an incident's charge.
 pub async fn set_attribution(
     tx: &TenantTx,
