@@ -251,6 +251,28 @@ async fn rules_change_the_numbers(backend: Backend) {
         "the metric counts the incidents the list shows"
     );
 
+    // A loaded incident that names PAY-4 replaces the rules' incident of it (no duplicate).
+    f.import(r#"{"type":"incident","id":"INC-3","title":"EU outage","origin":"manual","created_at":"2024-03-09T12:05:00Z","issue":"10004"}"#)
+        .await;
+    assert_eq!(
+        f.list("incidents", "").await,
+        set(&["INC-1", "INC-2", "INC-3"])
+    );
+    let res = f
+        .app
+        .bearer(Method::POST, "/api/v1/import", &f.admin.token)
+        .header("content-type", "application/x-ndjson")
+        .body(r#"{"type":"incident","id":"INC-3","title":"EU outage","origin":"manual","created_at":"2024-03-09T12:05:00Z"}"#)
+        .send()
+        .await
+        .unwrap();
+    expect_ok(res, 200, "INC-3 no longer names PAY-4").await;
+    assert_eq!(
+        f.list("incidents", "").await.len(),
+        4,
+        "PAY-4 is an incident of the rules again, next to INC-3"
+    );
+
     // Swapping rules: the label rule goes (its incident with it); issue types and revert pull
     // requests come in. PAY-3 and the revert api#3 are already named by the loaded INC-1 and
     // INC-2, so only PAY-5 becomes a new incident.
@@ -271,6 +293,7 @@ async fn rules_change_the_numbers(backend: Backend) {
         titles,
         set(&[
             "Checkout errors after release 2024.03.06",
+            "EU outage",
             "PAY-5 Refunds stuck",
             "Revert of retry captures"
         ])
@@ -307,7 +330,8 @@ async fn rules_change_the_numbers(backend: Backend) {
     assert!(!failed.contains(&mobile_1));
 
     // An attribution window of one hour: INC-2 (03-07 11:40) is more than an hour after the
-    // release (03-06 15:00), the latest successful production deployment before it.
+    // release (03-06 15:00), the latest successful production deployment before it, and INC-3
+    // (03-09 12:05) two hours after deploy-eu-1.
     let before = f.dora("").await["change_failure_rate"]["incidents_unattributed"]
         .as_u64()
         .unwrap();
@@ -315,7 +339,7 @@ async fn rules_change_the_numbers(backend: Backend) {
     let after = f.dora("").await["change_failure_rate"]["incidents_unattributed"]
         .as_u64()
         .unwrap();
-    assert_eq!(after, before + 1);
+    assert_eq!(after, before + 2);
     let inc2 = f
         .incidents()
         .await
@@ -333,12 +357,13 @@ async fn rules_change_the_numbers(backend: Backend) {
     assert_eq!(changed["recomputed"]["incidents_removed"], 1);
     assert_eq!(
         f.list("incidents", "").await,
-        set(&["INC-1", "INC-2"]),
+        set(&["INC-1", "INC-2", "INC-3"]),
         "loaded incidents are never removed"
     );
+    // The release (INC-1, INC-2) and deploy-eu-1 (INC-3).
     assert_eq!(
         f.dora("").await["change_failure_rate"]["failed_deployments"],
-        1
+        2
     );
 
     // Audited, with what changed.

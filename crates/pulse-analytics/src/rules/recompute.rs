@@ -197,7 +197,17 @@ async fn resolve(tx: &TenantTx, book: &RuleBook, scope: &Scope) -> Result<Target
         }
         Scope::Changed(c) => {
             let deployments = sorted(c.deployments.iter().copied());
-            let pull_requests = sorted(c.pull_requests.iter().copied());
+            // A loaded incident naming an issue or pull request replaces the rules' incident of
+            // it: reconsider those too.
+            let mut issues = c.issues.clone();
+            let mut pull_requests = c.pull_requests.clone();
+            for chunk in c.incidents.chunks(PAGE as usize) {
+                for i in classified::by_ids::<incidents::Entity>(tx, chunk).await? {
+                    issues.extend(i.issue_id);
+                    pull_requests.extend(i.pull_request_id);
+                }
+            }
+            let pull_requests = sorted(pull_requests);
             let mut repositories: Vec<Uuid> =
                 pulse_db::repo::deployments::repositories_of(tx, &deployments)
                     .await?
@@ -217,7 +227,7 @@ async fn resolve(tx: &TenantTx, book: &RuleBook, scope: &Scope) -> Result<Target
                 written: true,
                 deployments,
                 pull_requests,
-                issues: sorted(c.issues.iter().copied()),
+                issues: sorted(issues),
                 incidents: sorted(c.incidents.iter().copied()),
                 repositories: sorted(repositories),
             })
