@@ -152,10 +152,24 @@ pub async fn recompute(tx: &TenantTx, scope: &Scope) -> Result<Recomputed> {
     let book = rule_book(tx).await?;
     let target = resolve(tx, &book, scope).await?;
     let mut work = Work::default();
+    let step = |name: &str, since: std::time::Instant| {
+        tracing::debug!(
+            step = name,
+            ms = since.elapsed().as_millis() as u64,
+            "recompute step"
+        );
+        std::time::Instant::now()
+    };
+    let t = step("rules", started);
     classify_deployments(tx, &book, &target, &mut work).await?;
+    let t = step("deployments", t);
     fallback(tx, &book, &target, &mut work).await?;
-    rule_incidents(tx, &book, &target, &mut work).await?;
-    attribute(tx, &book, &target, &mut work).await?;
+    let t = step("fallback", t);
+    let mut finder = Finder::default();
+    rule_incidents(tx, &book, &target, &mut work, &mut finder).await?;
+    let t = step("incidents", t);
+    attribute(tx, &book, &target, &mut work, &mut finder).await?;
+    step("attribution", t);
     let d = &work.done;
     tracing::info!(
         client = %tx.client(),
@@ -231,6 +245,46 @@ async fn resolve(tx: &TenantTx, book: &RuleBook, scope: &Scope) -> Result<Target
                 incidents: sorted(c.incidents.iter().copied()),
                 repositories: sorted(repositories),
             })
+        }
+    }
+}
+
+/// The pages of a scan: every row by id when `all`, else the given ids a chunk at a time.
+struct Pager<'a> {
+    all: bool,
+    after: Option<Uuid>,
+    done: bool,
+    chunks: std::slice::Chunks<'a, Uuid>,
+}
+
+impl<'a> Pager<'a> {
+    fn new(all: bool, ids: &'a [Uuid]) -> Self {
+        Self {
+            all,
+            after: None,
+            done: false,
+            chunks: ids.chunks(PAGE as usize),
+        }
+    }
+
+    fn next(&mut self) -> Option<classified::Rows<'a>> {
+        if self.done {
+            return None;
+        }
+        if self.all {
+            Some(classified::Rows::After(self.after, PAGE))
+        } else {
+            self.chunks.next().map(classified::Rows::Ids)
+        }
+    }
+
+    /// Records the last id of the page just read (`None`: it was empty, the scan is over).
+    fn seen(&mut self, last: Option<Uuid>) {
+        if self.all {
+            match last {
+                Some(l) => self.after = Some(l),
+                None => self.done = true,
+            }
         }
     }
 }
@@ -591,6 +645,7 @@ async fn rule_incidents(
     book: &RuleBook,
     target: &Target,
     work: &mut Work,
+    finder: &mut Finder,
 ) -> Result<()> {
     let existing = if target.all {
         classified::rule_incidents(tx, None, None).await?
@@ -610,56 +665,69 @@ async fn rule_incidents(
         Default::default()
     };
     let mut wanted: HashMap<String, incidents::Model> = HashMap::new();
+    // What attribution reads of the matched issues: source, project key, labels.
+    let mut issue_info: HashMap<Uuid, IssueInfo> = HashMap::new();
+    // Scan the few columns the rules read; fetch whole rows only for the matches.
     if issues_on {
-        for_pages!(tx, issues::Entity, target.all, target.issues, |page| {
-            for issue in &page {
-                if named_issues.contains(&issue.id) {
-                    continue;
-                }
-                let labels = labels_of(issue.labels.as_ref());
+        let mut matched: HashMap<Uuid, &'static str> = HashMap::new();
+        let mut pager = Pager::new(target.all, &target.issues);
+        while let Some(rows) = pager.next() {
+            let page = classified::scan_issues(tx, rows).await?;
+            pager.seen(page.last().map(|i| i.id));
+            for issue in page.iter().filter(|i| !named_issues.contains(&i.id)) {
                 let found =
                     book.for_key(issue.project_key.as_deref())
                         .issue_incident(&IssueFacts {
                             source: &issue.source,
                             issue_type: &issue.issue_type,
                             standard_type: &issue.standard_type,
-                            labels: &labels,
+                            labels: &issue.labels,
                         });
                 if let Some(o) = found {
-                    let row = issue_incident(issue, o.as_str());
-                    wanted.insert(row.external_id.clone(), row);
+                    matched.insert(issue.id, o.as_str());
                 }
             }
-        });
+        }
+        let ids = sorted(matched.keys().copied());
+        for issue in classified::by_ids::<issues::Entity>(tx, &ids).await? {
+            let row = issue_incident(&issue, matched[&issue.id]);
+            wanted.insert(row.external_id.clone(), row);
+            issue_info.insert(
+                issue.id,
+                (
+                    issue.source.clone(),
+                    issue.project_key.clone(),
+                    labels_of(issue.labels.as_ref()),
+                ),
+            );
+        }
     }
     if prs_on {
-        for_pages!(
-            tx,
-            pull_requests::Entity,
-            target.all,
-            target.pull_requests,
-            |page| {
-                for pr in &page {
-                    if named_prs.contains(&pr.id) {
-                        continue;
-                    }
-                    let labels = labels_of(pr.labels.as_ref());
-                    let found = book
-                        .for_repositories(&[pr.repository_id])
-                        .pull_request_incident(&PullRequestFacts {
-                            title: &pr.title,
-                            merged: pr.merged_at.is_some(),
-                            reverts: pr.revert_of_id.is_some(),
-                            labels: &labels,
-                            base_branch: pr.base_branch.as_deref(),
-                        });
-                    if let Some(o) = found {
-                        let row = pull_request_incident(pr, o.as_str());
-                        wanted.insert(row.external_id.clone(), row);
-                    }
+        let mut matched: HashMap<Uuid, &'static str> = HashMap::new();
+        let mut pager = Pager::new(target.all, &target.pull_requests);
+        while let Some(rows) = pager.next() {
+            let page = classified::scan_pull_requests(tx, rows).await?;
+            pager.seen(page.last().map(|p| p.id));
+            for pr in page.iter().filter(|p| !named_prs.contains(&p.id)) {
+                let found = book
+                    .for_repositories(&[pr.repository_id])
+                    .pull_request_incident(&PullRequestFacts {
+                        title: &pr.title,
+                        merged: pr.merged,
+                        reverts: pr.reverts,
+                        labels: &pr.labels,
+                        base_branch: pr.base_branch.as_deref(),
+                    });
+                if let Some(o) = found {
+                    matched.insert(pr.id, o.as_str());
                 }
             }
-        );
+        }
+        let ids = sorted(matched.keys().copied());
+        for pr in classified::by_ids::<pull_requests::Entity>(tx, &ids).await? {
+            let row = pull_request_incident(&pr, matched[&pr.id]);
+            wanted.insert(row.external_id.clone(), row);
+        }
     }
 
     let existing: HashMap<String, incidents::Model> = existing
@@ -683,6 +751,18 @@ async fn rule_incidents(
             }
         }
     }
+    // Charged before they are written, so the attribution step finds them done.
+    finder.prepare(tx, write.len(), target.all).await?;
+    for row in &mut write {
+        let issue = row.issue_id.and_then(|i| issue_info.get(&i));
+        let rules = book.for_incident(
+            row.repository_id,
+            issue.and_then(|(_, key, _)| key.as_deref()),
+        );
+        let (cause, by) = charge(tx, finder, rules, row, issue).await?;
+        row.caused_by_deployment_id = cause;
+        row.attributed_by = by.map(str::to_string);
+    }
     for part in write.chunks(PAGE as usize) {
         let stored = ingested::upsert::<incidents::Entity>(tx, part.to_vec()).await?;
         for id in stored.ids {
@@ -705,7 +785,13 @@ async fn rule_incidents(
     Ok(())
 }
 
-async fn attribute(tx: &TenantTx, book: &RuleBook, target: &Target, work: &mut Work) -> Result<()> {
+async fn attribute(
+    tx: &TenantTx,
+    book: &RuleBook,
+    target: &Target,
+    work: &mut Work,
+    finder: &mut Finder,
+) -> Result<()> {
     let ids: Vec<Uuid> = if target.all {
         Vec::new()
     } else {
@@ -721,12 +807,7 @@ async fn attribute(tx: &TenantTx, book: &RuleBook, target: &Target, work: &mut W
         set.extend(work.reattribute.iter().copied());
         sorted(set)
     };
-    // Many incidents are answered from memory, a few by one indexed query each.
-    let finder = if target.all || ids.len() > INDEX_FROM {
-        Finder::Index(ProductionIndex::load(tx).await?)
-    } else {
-        Finder::Query
-    };
+    finder.prepare(tx, ids.len(), target.all).await?;
     for_pages!(tx, incidents::Entity, target.all, ids, |page| {
         let issue_ids: Vec<Uuid> = sorted(page.iter().filter_map(|i| i.issue_id));
         let facts = classified::issue_facts(tx, &issue_ids).await?;
@@ -736,7 +817,7 @@ async fn attribute(tx: &TenantTx, book: &RuleBook, target: &Target, work: &mut W
                 incident.repository_id,
                 issue.and_then(|(_, key, _)| key.as_deref()),
             );
-            let (cause, by) = charge(tx, &finder, rules, incident, issue).await?;
+            let (cause, by) = charge(tx, finder, rules, incident, issue).await?;
             if (cause, by)
                 != (
                     incident.caused_by_deployment_id,
@@ -756,12 +837,38 @@ async fn attribute(tx: &TenantTx, book: &RuleBook, target: &Target, work: &mut W
 /// instead of querying per incident.
 const INDEX_FROM: usize = 256;
 
-/// How the latest earlier successful production deployment is found.
-enum Finder {
-    /// One indexed query per incident.
-    Query,
-    /// Binary searches over every successful production deployment, loaded once.
-    Index(ProductionIndex),
+/// What attribution reads of an incident's issue: source, project key, labels.
+type IssueInfo = (String, Option<String>, Vec<String>);
+
+/// How the latest earlier successful production deployment is found: one indexed query per
+/// incident, or, for many incidents, binary searches over every successful production deployment
+/// loaded once (after the deployment steps, so it sees their changes).
+#[derive(Default)]
+struct Finder {
+    index: Option<ProductionIndex>,
+}
+
+impl Finder {
+    /// Loads the index when `incidents` (or a whole client's) will be charged.
+    async fn prepare(&mut self, tx: &TenantTx, incidents: usize, all: bool) -> Result<()> {
+        if self.index.is_none() && (all || incidents > INDEX_FROM) {
+            self.index = Some(ProductionIndex::load(tx).await?);
+        }
+        Ok(())
+    }
+
+    async fn latest_before(
+        &self,
+        tx: &TenantTx,
+        before: DateTime<Utc>,
+        repository: Option<Uuid>,
+        not_before: Option<DateTime<Utc>>,
+    ) -> Result<Option<Uuid>> {
+        match &self.index {
+            Some(index) => Ok(index.latest_before(before, repository, not_before)),
+            None => classified::latest_production_before(tx, before, repository, not_before).await,
+        }
+    }
 }
 
 /// Successful production deployments by `(finished_at, id)`, overall and per repository.
@@ -814,7 +921,7 @@ async fn charge(
     finder: &Finder,
     rules: &Compiled,
     incident: &incidents::Model,
-    issue: Option<&(String, Option<String>, Vec<String>)>,
+    issue: Option<&IssueInfo>,
 ) -> Result<(Option<Uuid>, Option<&'static str>)> {
     if let Some(d) = incident.deployment_id {
         return Ok((Some(d), Some("explicit")));
@@ -831,19 +938,8 @@ async fn charge(
         .attribution
         .window_hours
         .map(|h| incident.created_at - Duration::hours(h));
-    let inferred = match finder {
-        Finder::Query => {
-            classified::latest_production_before(
-                tx,
-                incident.created_at,
-                incident.repository_id,
-                not_before,
-            )
-            .await?
-        }
-        Finder::Index(index) => {
-            index.latest_before(incident.created_at, incident.repository_id, not_before)
-        }
-    };
+    let inferred = finder
+        .latest_before(tx, incident.created_at, incident.repository_id, not_before)
+        .await?;
     Ok((inferred, inferred.map(|_| "inferred")))
 }
