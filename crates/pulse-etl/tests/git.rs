@@ -772,3 +772,46 @@ async fn cancel_stops_between_pages(backend: Backend) {
     );
 }
 both_backends!(cancel_stops_between_pages, cancel_stops_between_pages);
+
+/// The client's metric rules apply to the tags a sync writes, in the page's transaction: only
+/// tags matching the rules' release pattern count as deployments.
+async fn tags_follow_the_metric_rules(backend: Backend) {
+    let db = database(&backend).await;
+    let (engine, clock) = manual_engine(&db);
+    let a = client(&db, "a").await;
+    {
+        let tx = engine.db().tenant(a).await.unwrap();
+        pulse_analytics::rules::service::replace_client(
+            &tx,
+            json!({"deployments": {"releases": {"tag": "^v0\\.2\\."}}}),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let dir = TempDir::new("rules");
+    let repo = dir.0.join("shop");
+    std::fs::create_dir_all(&repo).unwrap();
+    build_history(&repo);
+    let integ = git_integration(&engine, a, json!({"path": repo.display().to_string()})).await;
+    let connector = GitConnector::new(GitSettings {
+        allowed_root: Some(dir.0.clone()),
+    });
+    let worker = worker(&engine, connector);
+    let job = run(&engine, &clock, &worker, a, integ, "shop").await;
+    assert_eq!(job.status, JobStatus::Succeeded, "{:?}", job.last_error);
+    let mut deploys: Vec<(String, bool, bool)> = all::<deployments::Entity>(&engine, a)
+        .await
+        .into_iter()
+        .map(|d| (d.name.unwrap_or_default(), d.counted, d.is_production))
+        .collect();
+    deploys.sort();
+    assert_eq!(
+        deploys,
+        [
+            ("v0.1.0".to_string(), false, false),
+            ("v0.2.0".to_string(), true, true)
+        ]
+    );
+}
+both_backends!(tags_follow_the_metric_rules, tags_follow_the_metric_rules);

@@ -153,6 +153,8 @@ struct Touched {
     deployments: HashSet<Uuid>,
     incidents: HashSet<Uuid>,
     issues: HashSet<Uuid>,
+    /// Pull requests a stored incident named before the import rewrote it.
+    named_prs: HashSet<Uuid>,
 }
 
 /// Writes every record of the (already validated) file that `open` reads, in dependency order, in
@@ -195,7 +197,7 @@ where
     // incident attribution), for the rows written.
     let changed = pulse_analytics::rules::Changed {
         deployments: deploys,
-        pull_requests: prs,
+        pull_requests: prs.into_iter().chain(touched.named_prs).collect(),
         issues: touched.issues.into_iter().collect(),
         incidents: touched.incidents.into_iter().collect(),
         projects: counts.contains_key(Kind::Project.as_str()),
@@ -1170,6 +1172,16 @@ async fn incidents<R: BufRead + Send, F: FnMut() -> std::io::Result<R> + Send>(
         let repo_ids = resolve::<repositories::Entity>(tx, refs(|r| &r.repository)).await?;
         let team_ids = resolve::<teams::Entity>(tx, refs(|r| &r.team)).await?;
         let deploy_ids = resolve::<deployments::Entity>(tx, refs(|r| &r.deployment)).await?;
+        // What the stored versions named: an issue or pull request no longer named by a loaded
+        // incident may become an incident of the rules again.
+        let stored =
+            resolve::<incidents::Entity>(tx, chunk.iter().map(|r| (src(&r.source), r.id.clone())))
+                .await?;
+        let stored: Vec<Uuid> = stored.into_values().collect();
+        for old in pulse_db::repo::classified::by_ids::<incidents::Entity>(tx, &stored).await? {
+            touched.issues.extend(old.issue_id);
+            touched.named_prs.extend(old.pull_request_id);
+        }
         let rows = chunk
             .iter()
             .map(|r| {

@@ -251,6 +251,28 @@ async fn rules_change_the_numbers(backend: Backend) {
         "the metric counts the incidents the list shows"
     );
 
+    // A loaded incident that names PAY-4 replaces the rules' incident of it (no duplicate).
+    f.import(r#"{"type":"incident","id":"INC-3","title":"EU outage","origin":"manual","created_at":"2024-03-09T12:05:00Z","issue":"10004"}"#)
+        .await;
+    assert_eq!(
+        f.list("incidents", "").await,
+        set(&["INC-1", "INC-2", "INC-3"])
+    );
+    let res = f
+        .app
+        .bearer(Method::POST, "/api/v1/import", &f.admin.token)
+        .header("content-type", "application/x-ndjson")
+        .body(r#"{"type":"incident","id":"INC-3","title":"EU outage","origin":"manual","created_at":"2024-03-09T12:05:00Z"}"#)
+        .send()
+        .await
+        .unwrap();
+    expect_ok(res, 200, "INC-3 no longer names PAY-4").await;
+    assert_eq!(
+        f.list("incidents", "").await.len(),
+        4,
+        "PAY-4 is an incident of the rules again, next to INC-3"
+    );
+
     // Swapping rules: the label rule goes (its incident with it); issue types and revert pull
     // requests come in. PAY-3 and the revert api#3 are already named by the loaded INC-1 and
     // INC-2, so only PAY-5 becomes a new incident.
@@ -271,6 +293,7 @@ async fn rules_change_the_numbers(backend: Backend) {
         titles,
         set(&[
             "Checkout errors after release 2024.03.06",
+            "EU outage",
             "PAY-5 Refunds stuck",
             "Revert of retry captures"
         ])
@@ -307,7 +330,8 @@ async fn rules_change_the_numbers(backend: Backend) {
     assert!(!failed.contains(&mobile_1));
 
     // An attribution window of one hour: INC-2 (03-07 11:40) is more than an hour after the
-    // release (03-06 15:00), the latest successful production deployment before it.
+    // release (03-06 15:00), the latest successful production deployment before it, and INC-3
+    // (03-09 12:05) two hours after deploy-eu-1.
     let before = f.dora("").await["change_failure_rate"]["incidents_unattributed"]
         .as_u64()
         .unwrap();
@@ -315,7 +339,7 @@ async fn rules_change_the_numbers(backend: Backend) {
     let after = f.dora("").await["change_failure_rate"]["incidents_unattributed"]
         .as_u64()
         .unwrap();
-    assert_eq!(after, before + 1);
+    assert_eq!(after, before + 2);
     let inc2 = f
         .incidents()
         .await
@@ -333,12 +357,13 @@ async fn rules_change_the_numbers(backend: Backend) {
     assert_eq!(changed["recomputed"]["incidents_removed"], 1);
     assert_eq!(
         f.list("incidents", "").await,
-        set(&["INC-1", "INC-2"]),
+        set(&["INC-1", "INC-2", "INC-3"]),
         "loaded incidents are never removed"
     );
+    // The release (INC-1, INC-2) and deploy-eu-1 (INC-3).
     assert_eq!(
         f.dora("").await["change_failure_rate"]["failed_deployments"],
-        1
+        2
     );
 
     // Audited, with what changed.
@@ -666,3 +691,153 @@ async fn bad_rules(backend: Backend) {
     assert_eq!(expect_ok(audit, 200, "audit").await["total"], 0);
 }
 both_backends!(bad_rules_change_nothing, bad_rules);
+
+/// Expected charge: the latest successful deployment that finished before `created`, within
+/// `window` hours when given.
+fn expected_cause(
+    deployments: &[(chrono::DateTime<chrono::Utc>, String)],
+    created: chrono::DateTime<chrono::Utc>,
+    window: Option<i64>,
+) -> Option<String> {
+    deployments
+        .iter()
+        .filter(|(f, _)| *f < created)
+        .max_by_key(|(f, _)| *f)
+        .filter(|(f, _)| window.is_none_or(|w| created - *f <= chrono::Duration::hours(w)))
+        .map(|(_, e)| e.clone())
+}
+
+/// Stored charges of the rule incidents: issue key -> deployment external id.
+async fn stored_causes(app: &TestApp) -> std::collections::BTreeMap<String, Option<String>> {
+    use pulse_db::entity::{deployments, incidents, issues};
+    use pulse_db::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let db = app.db.system();
+    let deps: std::collections::HashMap<uuid::Uuid, String> = deployments::Entity::find()
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.id, d.external_id))
+        .collect();
+    let keys: std::collections::HashMap<uuid::Uuid, String> = issues::Entity::find()
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| (i.id, i.key))
+        .collect();
+    incidents::Entity::find()
+        .filter(incidents::Column::Source.eq("rules"))
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| {
+            (
+                keys[&i.issue_id.unwrap()].clone(),
+                i.caused_by_deployment_id.map(|d| deps[&d].clone()),
+            )
+        })
+        .collect()
+}
+
+/// Hundreds of incidents (charged from memory) and a few (charged by query) get the same answers
+/// as a direct computation, with and without a window.
+async fn many_and_few_incidents(backend: Backend) {
+    use chrono::{Duration, TimeZone, Utc};
+    let app = common::boot(backend).await;
+    let client = app.client("Ops").await;
+    app.user(client, "admin@ops.example", Role::Admin).await;
+    let admin = app.login("admin@ops.example", None).await;
+    let f = Fixture {
+        app,
+        viewer: admin.clone(),
+        admin,
+    };
+    let start = Utc.with_ymd_and_hms(2024, 3, 1, 0, 0, 0).unwrap();
+    let iso = |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut lines = vec![r#"{"type":"repository","id":"svc","full_name":"ops/svc"}"#.to_string()];
+    let mut successful = Vec::new();
+    for d in 0..12 {
+        let finished = start + Duration::hours(10 + 48 * d);
+        let status = if d == 3 { "failure" } else { "success" };
+        if status == "success" {
+            successful.push((finished, format!("d{d}")));
+        }
+        lines.push(format!(
+            r#"{{"type":"deployment","id":"d{d}","environment":"production","status":"{status}","origin":"webhook","started_at":"{}","finished_at":"{}","repositories":[{{"repository":"svc"}}]}}"#,
+            iso(finished - Duration::minutes(5)),
+            iso(finished)
+        ));
+    }
+    let issue = |k: i64| {
+        let created = start + Duration::minutes(70 * k);
+        (
+            created,
+            format!(
+                r#"{{"type":"issue","id":"i{k}","key":"OPS-{k}","title":"t","issue_type":"Task","standard_type":"task","status":"Open","status_category":"to_do","created_at":"{}","labels":["outage"]}}"#,
+                iso(created)
+            ),
+        )
+    };
+    let mut created = std::collections::BTreeMap::new();
+    for k in 0..300 {
+        let (at, line) = issue(k);
+        created.insert(format!("OPS-{k}"), at);
+        lines.push(line);
+    }
+    f.import(&lines.join("\n")).await;
+
+    let check = |stored: std::collections::BTreeMap<String, Option<String>>,
+                 successful: &[(chrono::DateTime<Utc>, String)],
+                 created: &std::collections::BTreeMap<String, chrono::DateTime<Utc>>,
+                 window: Option<i64>| {
+        assert_eq!(stored.len(), created.len());
+        let mut charged = 0;
+        for (key, at) in created {
+            let want = expected_cause(successful, *at, window);
+            charged += usize::from(want.is_some());
+            assert_eq!(stored[key], want, "{key} at {at} (window {window:?})");
+        }
+        charged
+    };
+
+    // 300 incidents at once: charged from memory.
+    let changed = f.patch(json!({"incidents": {"labels": ["outage"]}})).await;
+    assert_eq!(changed["recomputed"]["incidents_created"], 300);
+    let charged = check(stored_causes(&f.app).await, &successful, &created, None);
+    assert!(
+        charged > 250 && charged < 300,
+        "{charged}: some before the first deployment"
+    );
+    f.patch(json!({"attribution": {"window_hours": 20}})).await;
+    let charged = check(stored_causes(&f.app).await, &successful, &created, Some(20));
+    assert!(
+        charged > 100 && charged < 250,
+        "{charged}: the window leaves some out"
+    );
+
+    // One more issue (charged by query), then a deployment in the middle, which re-charges the
+    // incidents after it.
+    let (at, line) = issue(300);
+    created.insert("OPS-300".into(), at);
+    f.import(&line).await;
+    check(stored_causes(&f.app).await, &successful, &created, Some(20));
+    let mid = start + Duration::hours(10 + 48 * 5 + 30);
+    successful.push((mid, "d-mid".into()));
+    f.import(&format!(
+        r#"{{"type":"deployment","id":"d-mid","environment":"production","status":"success","origin":"webhook","started_at":"{}","finished_at":"{}","repositories":[{{"repository":"svc"}}]}}"#,
+        iso(mid - Duration::minutes(5)),
+        iso(mid)
+    ))
+    .await;
+    check(stored_causes(&f.app).await, &successful, &created, Some(20));
+    // Without the window again, from memory.
+    f.patch(json!({"attribution": {"window_hours": null}}))
+        .await;
+    check(stored_causes(&f.app).await, &successful, &created, None);
+}
+both_backends!(
+    many_and_few_incidents_are_charged_alike,
+    many_and_few_incidents
+);

@@ -152,13 +152,29 @@ pub async fn recompute(tx: &TenantTx, scope: &Scope) -> Result<Recomputed> {
     let book = rule_book(tx).await?;
     let target = resolve(tx, &book, scope).await?;
     let mut work = Work::default();
+    let step = |name: &str, since: std::time::Instant| {
+        tracing::debug!(
+            step = name,
+            ms = since.elapsed().as_millis() as u64,
+            "recompute step"
+        );
+        std::time::Instant::now()
+    };
+    let t = step("rules", started);
     classify_deployments(tx, &book, &target, &mut work).await?;
+    let t = step("deployments", t);
     fallback(tx, &book, &target, &mut work).await?;
-    rule_incidents(tx, &book, &target, &mut work).await?;
-    attribute(tx, &book, &target, &mut work).await?;
-    // Row changes mark their own days; the attribution window changes facts without touching a
-    // row, so the metric aggregates are recomputed whole.
-    pulse_db::repo::rollups::mark_all(tx).await?;
+    let t = step("fallback", t);
+    let mut finder = Finder::default();
+    rule_incidents(tx, &book, &target, &mut work, &mut finder).await?;
+    let t = step("incidents", t);
+    attribute(tx, &book, &target, &mut work, &mut finder).await?;
+    step("attribution", t);
+    // Row changes mark their own days (triggers). A rules change can also move facts without
+    // touching a row (the attribution window), so it recomputes the metric aggregates whole.
+    if !matches!(scope, Scope::Changed(_)) {
+        pulse_db::repo::rollups::mark_all(tx).await?;
+    }
     let d = &work.done;
     tracing::info!(
         client = %tx.client(),
@@ -200,7 +216,17 @@ async fn resolve(tx: &TenantTx, book: &RuleBook, scope: &Scope) -> Result<Target
         }
         Scope::Changed(c) => {
             let deployments = sorted(c.deployments.iter().copied());
-            let pull_requests = sorted(c.pull_requests.iter().copied());
+            // A loaded incident naming an issue or pull request replaces the rules' incident of
+            // it: reconsider those too.
+            let mut issues = c.issues.clone();
+            let mut pull_requests = c.pull_requests.clone();
+            for chunk in c.incidents.chunks(PAGE as usize) {
+                for i in classified::by_ids::<incidents::Entity>(tx, chunk).await? {
+                    issues.extend(i.issue_id);
+                    pull_requests.extend(i.pull_request_id);
+                }
+            }
+            let pull_requests = sorted(pull_requests);
             let mut repositories: Vec<Uuid> =
                 pulse_db::repo::deployments::repositories_of(tx, &deployments)
                     .await?
@@ -220,10 +246,50 @@ async fn resolve(tx: &TenantTx, book: &RuleBook, scope: &Scope) -> Result<Target
                 written: true,
                 deployments,
                 pull_requests,
-                issues: sorted(c.issues.iter().copied()),
+                issues: sorted(issues),
                 incidents: sorted(c.incidents.iter().copied()),
                 repositories: sorted(repositories),
             })
+        }
+    }
+}
+
+/// The pages of a scan: every row by id when `all`, else the given ids a chunk at a time.
+struct Pager<'a> {
+    all: bool,
+    after: Option<Uuid>,
+    done: bool,
+    chunks: std::slice::Chunks<'a, Uuid>,
+}
+
+impl<'a> Pager<'a> {
+    fn new(all: bool, ids: &'a [Uuid]) -> Self {
+        Self {
+            all,
+            after: None,
+            done: false,
+            chunks: ids.chunks(PAGE as usize),
+        }
+    }
+
+    fn next(&mut self) -> Option<classified::Rows<'a>> {
+        if self.done {
+            return None;
+        }
+        if self.all {
+            Some(classified::Rows::After(self.after, PAGE))
+        } else {
+            self.chunks.next().map(classified::Rows::Ids)
+        }
+    }
+
+    /// Records the last id of the page just read (`None`: it was empty, the scan is over).
+    fn seen(&mut self, last: Option<Uuid>) {
+        if self.all {
+            match last {
+                Some(l) => self.after = Some(l),
+                None => self.done = true,
+            }
         }
     }
 }
@@ -584,6 +650,7 @@ async fn rule_incidents(
     book: &RuleBook,
     target: &Target,
     work: &mut Work,
+    finder: &mut Finder,
 ) -> Result<()> {
     let existing = if target.all {
         classified::rule_incidents(tx, None, None).await?
@@ -603,56 +670,69 @@ async fn rule_incidents(
         Default::default()
     };
     let mut wanted: HashMap<String, incidents::Model> = HashMap::new();
+    // What attribution reads of the matched issues: source, project key, labels.
+    let mut issue_info: HashMap<Uuid, IssueInfo> = HashMap::new();
+    // Scan the few columns the rules read; fetch whole rows only for the matches.
     if issues_on {
-        for_pages!(tx, issues::Entity, target.all, target.issues, |page| {
-            for issue in &page {
-                if named_issues.contains(&issue.id) {
-                    continue;
-                }
-                let labels = labels_of(issue.labels.as_ref());
+        let mut matched: HashMap<Uuid, &'static str> = HashMap::new();
+        let mut pager = Pager::new(target.all, &target.issues);
+        while let Some(rows) = pager.next() {
+            let page = classified::scan_issues(tx, rows).await?;
+            pager.seen(page.last().map(|i| i.id));
+            for issue in page.iter().filter(|i| !named_issues.contains(&i.id)) {
                 let found =
                     book.for_key(issue.project_key.as_deref())
                         .issue_incident(&IssueFacts {
                             source: &issue.source,
                             issue_type: &issue.issue_type,
                             standard_type: &issue.standard_type,
-                            labels: &labels,
+                            labels: &issue.labels,
                         });
                 if let Some(o) = found {
-                    let row = issue_incident(issue, o.as_str());
-                    wanted.insert(row.external_id.clone(), row);
+                    matched.insert(issue.id, o.as_str());
                 }
             }
-        });
+        }
+        let ids = sorted(matched.keys().copied());
+        for issue in classified::by_ids::<issues::Entity>(tx, &ids).await? {
+            let row = issue_incident(&issue, matched[&issue.id]);
+            wanted.insert(row.external_id.clone(), row);
+            issue_info.insert(
+                issue.id,
+                (
+                    issue.source.clone(),
+                    issue.project_key.clone(),
+                    labels_of(issue.labels.as_ref()),
+                ),
+            );
+        }
     }
     if prs_on {
-        for_pages!(
-            tx,
-            pull_requests::Entity,
-            target.all,
-            target.pull_requests,
-            |page| {
-                for pr in &page {
-                    if named_prs.contains(&pr.id) {
-                        continue;
-                    }
-                    let labels = labels_of(pr.labels.as_ref());
-                    let found = book
-                        .for_repositories(&[pr.repository_id])
-                        .pull_request_incident(&PullRequestFacts {
-                            title: &pr.title,
-                            merged: pr.merged_at.is_some(),
-                            reverts: pr.revert_of_id.is_some(),
-                            labels: &labels,
-                            base_branch: pr.base_branch.as_deref(),
-                        });
-                    if let Some(o) = found {
-                        let row = pull_request_incident(pr, o.as_str());
-                        wanted.insert(row.external_id.clone(), row);
-                    }
+        let mut matched: HashMap<Uuid, &'static str> = HashMap::new();
+        let mut pager = Pager::new(target.all, &target.pull_requests);
+        while let Some(rows) = pager.next() {
+            let page = classified::scan_pull_requests(tx, rows).await?;
+            pager.seen(page.last().map(|p| p.id));
+            for pr in page.iter().filter(|p| !named_prs.contains(&p.id)) {
+                let found = book
+                    .for_repositories(&[pr.repository_id])
+                    .pull_request_incident(&PullRequestFacts {
+                        title: &pr.title,
+                        merged: pr.merged,
+                        reverts: pr.reverts,
+                        labels: &pr.labels,
+                        base_branch: pr.base_branch.as_deref(),
+                    });
+                if let Some(o) = found {
+                    matched.insert(pr.id, o.as_str());
                 }
             }
-        );
+        }
+        let ids = sorted(matched.keys().copied());
+        for pr in classified::by_ids::<pull_requests::Entity>(tx, &ids).await? {
+            let row = pull_request_incident(&pr, matched[&pr.id]);
+            wanted.insert(row.external_id.clone(), row);
+        }
     }
 
     let existing: HashMap<String, incidents::Model> = existing
@@ -676,6 +756,18 @@ async fn rule_incidents(
             }
         }
     }
+    // Charged before they are written, so the attribution step finds them done.
+    finder.prepare(tx, write.len(), target.all).await?;
+    for row in &mut write {
+        let issue = row.issue_id.and_then(|i| issue_info.get(&i));
+        let rules = book.for_incident(
+            row.repository_id,
+            issue.and_then(|(_, key, _)| key.as_deref()),
+        );
+        let (cause, by) = charge(tx, finder, rules, row, issue).await?;
+        row.caused_by_deployment_id = cause;
+        row.attributed_by = by.map(str::to_string);
+    }
     for part in write.chunks(PAGE as usize) {
         let stored = ingested::upsert::<incidents::Entity>(tx, part.to_vec()).await?;
         for id in stored.ids {
@@ -698,7 +790,13 @@ async fn rule_incidents(
     Ok(())
 }
 
-async fn attribute(tx: &TenantTx, book: &RuleBook, target: &Target, work: &mut Work) -> Result<()> {
+async fn attribute(
+    tx: &TenantTx,
+    book: &RuleBook,
+    target: &Target,
+    work: &mut Work,
+    finder: &mut Finder,
+) -> Result<()> {
     let ids: Vec<Uuid> = if target.all {
         Vec::new()
     } else {
@@ -714,6 +812,7 @@ async fn attribute(tx: &TenantTx, book: &RuleBook, target: &Target, work: &mut W
         set.extend(work.reattribute.iter().copied());
         sorted(set)
     };
+    finder.prepare(tx, ids.len(), target.all).await?;
     for_pages!(tx, incidents::Entity, target.all, ids, |page| {
         let issue_ids: Vec<Uuid> = sorted(page.iter().filter_map(|i| i.issue_id));
         let facts = classified::issue_facts(tx, &issue_ids).await?;
@@ -723,7 +822,7 @@ async fn attribute(tx: &TenantTx, book: &RuleBook, target: &Target, work: &mut W
                 incident.repository_id,
                 issue.and_then(|(_, key, _)| key.as_deref()),
             );
-            let (cause, by) = charge(tx, rules, incident, issue).await?;
+            let (cause, by) = charge(tx, finder, rules, incident, issue).await?;
             if (cause, by)
                 != (
                     incident.caused_by_deployment_id,
@@ -739,12 +838,95 @@ async fn attribute(tx: &TenantTx, book: &RuleBook, target: &Target, work: &mut W
     Ok(())
 }
 
+/// From how many incidents on attribution loads every successful production deployment once
+/// instead of querying per incident.
+const INDEX_FROM: usize = 256;
+
+/// What attribution reads of an incident's issue: source, project key, labels.
+type IssueInfo = (String, Option<String>, Vec<String>);
+
+/// How the latest earlier successful production deployment is found: one indexed query per
+/// incident, or, for many incidents, binary searches over every successful production deployment
+/// loaded once (after the deployment steps, so it sees their changes).
+#[derive(Default)]
+struct Finder {
+    index: Option<ProductionIndex>,
+}
+
+impl Finder {
+    /// Loads the index when `incidents` (or a whole client's) will be charged.
+    async fn prepare(&mut self, tx: &TenantTx, incidents: usize, all: bool) -> Result<()> {
+        if self.index.is_none() && (all || incidents > INDEX_FROM) {
+            self.index = Some(ProductionIndex::load(tx).await?);
+        }
+        Ok(())
+    }
+
+    async fn latest_before(
+        &self,
+        tx: &TenantTx,
+        before: DateTime<Utc>,
+        repository: Option<Uuid>,
+        not_before: Option<DateTime<Utc>>,
+    ) -> Result<Option<Uuid>> {
+        match &self.index {
+            Some(index) => Ok(index.latest_before(before, repository, not_before)),
+            None => classified::latest_production_before(tx, before, repository, not_before).await,
+        }
+    }
+}
+
+/// Successful production deployments by `(finished_at, id)`, overall and per repository.
+struct ProductionIndex {
+    all: Vec<(DateTime<Utc>, Uuid)>,
+    by_repository: HashMap<Uuid, Vec<(DateTime<Utc>, Uuid)>>,
+}
+
+impl ProductionIndex {
+    async fn load(tx: &TenantTx) -> Result<Self> {
+        let (finished, repos) = classified::successful_production(tx).await?;
+        let at: HashMap<Uuid, DateTime<Utc>> = finished.iter().copied().collect();
+        let mut all: Vec<(DateTime<Utc>, Uuid)> =
+            finished.iter().map(|(id, f)| (*f, *id)).collect();
+        all.sort();
+        let mut by_repository: HashMap<Uuid, Vec<(DateTime<Utc>, Uuid)>> = HashMap::new();
+        for (d, r) in repos {
+            if let Some(f) = at.get(&d) {
+                by_repository.entry(r).or_default().push((*f, d));
+            }
+        }
+        for list in by_repository.values_mut() {
+            list.sort();
+            list.dedup();
+        }
+        Ok(Self { all, by_repository })
+    }
+
+    /// The same answer as [`classified::latest_production_before`]: the greatest
+    /// `(finished_at, id)` finished before `before` (and not before `not_before`).
+    fn latest_before(
+        &self,
+        before: DateTime<Utc>,
+        repository: Option<Uuid>,
+        not_before: Option<DateTime<Utc>>,
+    ) -> Option<Uuid> {
+        let list = match repository {
+            Some(r) => self.by_repository.get(&r)?,
+            None => &self.all,
+        };
+        let pos = list.partition_point(|(f, _)| *f < before);
+        let (f, id) = *list.get(pos.checked_sub(1)?)?;
+        not_before.is_none_or(|nb| f >= nb).then_some(id)
+    }
+}
+
 /// The deployment an incident is charged to, and how it was found.
 async fn charge(
     tx: &TenantTx,
+    finder: &Finder,
     rules: &Compiled,
     incident: &incidents::Model,
-    issue: Option<&(String, Option<String>, Vec<String>)>,
+    issue: Option<&IssueInfo>,
 ) -> Result<(Option<Uuid>, Option<&'static str>)> {
     if let Some(d) = incident.deployment_id {
         return Ok((Some(d), Some("explicit")));
@@ -761,12 +943,8 @@ async fn charge(
         .attribution
         .window_hours
         .map(|h| incident.created_at - Duration::hours(h));
-    let inferred = classified::latest_production_before(
-        tx,
-        incident.created_at,
-        incident.repository_id,
-        not_before,
-    )
-    .await?;
+    let inferred = finder
+        .latest_before(tx, incident.created_at, incident.repository_id, not_before)
+        .await?;
     Ok((inferred, inferred.map(|_| "inferred")))
 }

@@ -57,6 +57,179 @@ pub async fn by_ids<E: Keyed>(tx: &TenantTx, ids: &[Uuid]) -> Result<Vec<E::Mode
     Ok(out)
 }
 
+/// What the incident rules read of an issue.
+#[derive(Debug, Clone)]
+pub struct IssueScan {
+    /// Id.
+    pub id: Uuid,
+    /// Source system.
+    pub source: String,
+    /// Jira project key.
+    pub project_key: Option<String>,
+    /// Type as the tracker names it.
+    pub issue_type: String,
+    /// Standard type.
+    pub standard_type: String,
+    /// Labels.
+    pub labels: Vec<String>,
+}
+
+/// What the incident rules read of a pull request.
+#[derive(Debug, Clone)]
+pub struct PullRequestScan {
+    /// Id.
+    pub id: Uuid,
+    /// Repository.
+    pub repository_id: Uuid,
+    /// Title.
+    pub title: String,
+    /// Merged.
+    pub merged: bool,
+    /// It names a pull request it reverts.
+    pub reverts: bool,
+    /// Labels.
+    pub labels: Vec<String>,
+    /// Target branch.
+    pub base_branch: Option<String>,
+}
+
+/// Which rows a scan reads: a page of every row after an id, or rows by id.
+#[derive(Debug, Clone, Copy)]
+pub enum Rows<'a> {
+    /// Up to `limit` rows with an id greater than `after`, by id.
+    After(Option<Uuid>, u64),
+    /// These rows.
+    Ids(&'a [Uuid]),
+}
+
+/// The incident rules' view of some issues (only the columns they read, so a client-wide scan
+/// stays cheap), by id.
+pub async fn scan_issues(tx: &TenantTx, rows: Rows<'_>) -> Result<Vec<IssueScan>> {
+    type Row = (
+        Uuid,
+        String,
+        Option<String>,
+        String,
+        String,
+        Option<serde_json::Value>,
+    );
+    let q = issues::Entity::find()
+        .select_only()
+        .column(issues::Column::Id)
+        .column(issues::Column::Source)
+        .column(issues::Column::ProjectKey)
+        .column(issues::Column::IssueType)
+        .column(issues::Column::StandardType)
+        .column(issues::Column::Labels)
+        .filter(issues::Column::ClientId.eq(tx.client_uuid()));
+    let found: Vec<Row> = match rows {
+        Rows::After(after, limit) => {
+            let q = match after {
+                Some(a) => q.filter(issues::Column::Id.gt(a)),
+                None => q,
+            };
+            q.order_by_asc(issues::Column::Id)
+                .limit(limit)
+                .into_tuple()
+                .all(tx.conn())
+                .await?
+        }
+        Rows::Ids(ids) => {
+            let mut out = Vec::new();
+            for chunk in ids.chunks(IDS) {
+                out.extend(
+                    q.clone()
+                        .filter(issues::Column::Id.is_in(chunk.iter().copied()))
+                        .order_by_asc(issues::Column::Id)
+                        .into_tuple::<Row>()
+                        .all(tx.conn())
+                        .await?,
+                );
+            }
+            out
+        }
+    };
+    Ok(found
+        .into_iter()
+        .map(
+            |(id, source, project_key, issue_type, standard_type, labels)| IssueScan {
+                id,
+                source,
+                project_key,
+                issue_type,
+                standard_type,
+                labels: labels_of(labels.as_ref()),
+            },
+        )
+        .collect())
+}
+
+/// The incident rules' view of some pull requests, by id.
+pub async fn scan_pull_requests(tx: &TenantTx, rows: Rows<'_>) -> Result<Vec<PullRequestScan>> {
+    type Row = (
+        Uuid,
+        Uuid,
+        String,
+        Option<DateTime<Utc>>,
+        Option<Uuid>,
+        Option<serde_json::Value>,
+        Option<String>,
+    );
+    let q = pull_requests::Entity::find()
+        .select_only()
+        .column(pull_requests::Column::Id)
+        .column(pull_requests::Column::RepositoryId)
+        .column(pull_requests::Column::Title)
+        .column(pull_requests::Column::MergedAt)
+        .column(pull_requests::Column::RevertOfId)
+        .column(pull_requests::Column::Labels)
+        .column(pull_requests::Column::BaseBranch)
+        .filter(pull_requests::Column::ClientId.eq(tx.client_uuid()));
+    let found: Vec<Row> = match rows {
+        Rows::After(after, limit) => {
+            let q = match after {
+                Some(a) => q.filter(pull_requests::Column::Id.gt(a)),
+                None => q,
+            };
+            q.order_by_asc(pull_requests::Column::Id)
+                .limit(limit)
+                .into_tuple()
+                .all(tx.conn())
+                .await?
+        }
+        Rows::Ids(ids) => {
+            let mut out = Vec::new();
+            for chunk in ids.chunks(IDS) {
+                out.extend(
+                    q.clone()
+                        .filter(pull_requests::Column::Id.is_in(chunk.iter().copied()))
+                        .order_by_asc(pull_requests::Column::Id)
+                        .into_tuple::<Row>()
+                        .all(tx.conn())
+                        .await?,
+                );
+            }
+            out
+        }
+    };
+    Ok(found
+        .into_iter()
+        .map(
+            |(id, repository_id, title, merged_at, revert_of, labels, base_branch)| {
+                PullRequestScan {
+                    id,
+                    repository_id,
+                    title,
+                    merged: merged_at.is_some(),
+                    reverts: revert_of.is_some(),
+                    labels: labels_of(labels.as_ref()),
+                    base_branch,
+                }
+            },
+        )
+        .collect())
+}
+
 /// Ids of the deployments of any of these repositories.
 pub async fn deployments_of_repositories(tx: &TenantTx, repos: &[Uuid]) -> Result<Vec<Uuid>> {
     let mut out = HashSet::new();
@@ -506,6 +679,50 @@ pub async fn latest_production_before(
         .into_tuple::<Uuid>()
         .one(tx.conn())
         .await?)
+}
+
+/// Every successful production deployment with a finish time, as `(id, finished_at)`, and the
+/// `(deployment, repository)` pairs of those deployments: what [`latest_production_before`]
+/// searches, for answering many incidents from memory.
+pub async fn successful_production(
+    tx: &TenantTx,
+) -> Result<(Vec<(Uuid, DateTime<Utc>)>, Vec<(Uuid, Uuid)>)> {
+    let c = tx.client_uuid();
+    let finished: Vec<(Uuid, Option<DateTime<Utc>>)> = deployments::Entity::find()
+        .select_only()
+        .column(deployments::Column::Id)
+        .column(deployments::Column::FinishedAt)
+        .filter(deployments::Column::ClientId.eq(c))
+        .filter(deployments::Column::IsProduction.eq(true))
+        .filter(deployments::Column::Status.eq("success"))
+        .filter(deployments::Column::FinishedAt.is_not_null())
+        .into_tuple()
+        .all(tx.conn())
+        .await?;
+    let ids = Query::select()
+        .column(deployments::Column::Id)
+        .from(deployments::Entity)
+        .and_where(deployments::Column::ClientId.eq(c))
+        .and_where(deployments::Column::IsProduction.eq(true))
+        .and_where(deployments::Column::Status.eq("success"))
+        .and_where(deployments::Column::FinishedAt.is_not_null())
+        .to_owned();
+    let repos: Vec<(Uuid, Uuid)> = deployment_repositories::Entity::find()
+        .select_only()
+        .column(deployment_repositories::Column::DeploymentId)
+        .column(deployment_repositories::Column::RepositoryId)
+        .filter(deployment_repositories::Column::ClientId.eq(c))
+        .filter(deployment_repositories::Column::DeploymentId.in_subquery(ids))
+        .into_tuple()
+        .all(tx.conn())
+        .await?;
+    Ok((
+        finished
+            .into_iter()
+            .filter_map(|(id, f)| f.map(|f| (id, f)))
+            .collect(),
+        repos,
+    ))
 }
 
 /// Stores an incident's charge.

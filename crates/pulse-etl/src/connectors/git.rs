@@ -963,6 +963,17 @@ async fn load(
         &["deployment_id", "commit_id"],
     )
     .await?;
+    // The client's metric rules decide whether these tags count and are production, and which
+    // incidents they are charged with; applied with the page, in its transaction.
+    let changed = pulse_analytics::rules::Changed {
+        deployments: stored.ids.clone(),
+        ..Default::default()
+    };
+    pulse_analytics::rules::recompute(
+        tx.tenant(),
+        &pulse_analytics::rules::Scope::Changed(changed),
+    )
+    .await?;
     Ok(())
 }
 
