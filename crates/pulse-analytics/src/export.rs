@@ -86,10 +86,7 @@ const REPOSITORY_COLUMN: &str = "export_repository_id";
 fn deployment_line(d: deployments::Model, mut repository_ids: Vec<Uuid>) -> String {
     repository_ids.sort();
     repository_ids.dedup();
-    line(
-        DeploymentItem::from_row(d, repository_ids)
-        .fields(),
-    )
+    line(DeploymentItem::from_row(d, repository_ids).fields())
 }
 
 impl Lines for Deployments {

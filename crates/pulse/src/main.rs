@@ -3,9 +3,9 @@
 mod admin;
 mod bench_ingest;
 mod etl;
+mod keys;
 mod org;
 mod rules;
-mod keys;
 mod runtime;
 
 use std::path::PathBuf;

@@ -1201,10 +1201,9 @@ async fn snapshot(app: &TestApp, client: ClientId) -> Vec<String> {
     }
     {
         use pulse_db::entity::{
-            deployment_pull_requests, deployment_repositories, deployments, incidents, metric_rules,
-            people,
-            person_accounts, project_boards, project_jira_projects, project_repositories,
-            project_teams, projects, pull_requests, team_members,
+            deployment_pull_requests, deployment_repositories, deployments, incidents,
+            metric_rules, people, person_accounts, project_boards, project_jira_projects,
+            project_repositories, project_teams, projects, pull_requests, team_members,
         };
         macro_rules! rows {
             ($($m:ident),*) => {$(
