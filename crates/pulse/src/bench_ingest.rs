@@ -14,7 +14,7 @@
 //! temporary SQLite database is removed afterwards; on PostgreSQL the two clients' rows are
 //! deleted at the end (point `--database` at a scratch database all the same).
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -65,8 +65,8 @@ pub async fn run(config: Config, args: IngestArgs) -> anyhow::Result<()> {
     result
 }
 
-async fn bench(mut config: Config, args: &IngestArgs, scratch: &PathBuf) -> anyhow::Result<()> {
-    config.data_dir = scratch.clone();
+async fn bench(mut config: Config, args: &IngestArgs, scratch: &Path) -> anyhow::Result<()> {
+    config.data_dir = scratch.to_path_buf();
     config.database.url = Secret::new(args.database.clone().unwrap_or_default());
     config.database.replica_url = Secret::default();
     let target = match (&args.database, config.backend()) {
