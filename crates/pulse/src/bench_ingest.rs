@@ -3,10 +3,12 @@
 //!
 //! - **Pipeline**: N synthetic git commits, as the git connector collects them (raw records),
 //!   go through a real job: a worker claims it and runs a connector whose `sync` hands each page
-//!   to the git connector's own [`store_page`](pulse_etl::connectors::git::store_page) (raw
-//!   records kept, extract, convert, upsert by natural key) inside a fenced transaction committed
-//!   with its checkpoint by `SyncContext::commit`. Only the collect stage is synthetic (the records
-//!   are made before the clock starts, where the git connector would read a repository).
+//!   to the git connector's own [`load_page`](pulse_etl::connectors::git::load_page) (extract,
+//!   convert, upsert by natural key) inside a fenced transaction committed with its checkpoint by
+//!   `SyncContext::commit`. Only the collect stage is synthetic (the records are made before the
+//!   clock starts, where the git connector would read a repository). A second run uses
+//!   [`store_page`](pulse_etl::connectors::git::store_page), which also keeps the raw records, as
+//!   the git connector does.
 //! - **Raw**: the same commit rows, converted beforehand, written by `pulse_db::bulk::insert`
 //!   (COPY on PostgreSQL, multi-row INSERTs in one transaction on SQLite).
 //!
