@@ -37,7 +37,7 @@ fn commit(client: Uuid, repo: Uuid, i: usize) -> commits::Model {
         repository_id: repo,
         sha: format!("{i:040x}"),
         // Text COPY must escape tabs, newlines and backslashes; NULLs stay NULL.
-        message: (i % 3 != 0).then(|| format!("fix\tthe \\ path\nline {i} é")),
+        message: (!i.is_multiple_of(3)).then(|| format!("fix\tthe \\ path\nline {i} é")),
         author_name: Some(format!("Dev {}", i % 7)),
         author_email: None,
         author_login: None,
@@ -46,7 +46,7 @@ fn commit(client: Uuid, repo: Uuid, i: usize) -> commits::Model {
         committed_at: at,
         additions: i as i64 * 3,
         deletions: i as i64,
-        parent_count: (i % 2 == 0).then_some(1),
+        parent_count: i.is_multiple_of(2).then_some(1),
     }
 }
 

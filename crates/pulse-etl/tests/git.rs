@@ -162,7 +162,10 @@ fn build_history(dir: &Path) -> History {
 /// adds api.rs (4); f1 adds feature.txt (3 lines, the last without newline) and deletes main.rs
 /// (2); c3 changes one api.rs line and adds one; the merge brings f1's changes into main; c5 adds
 /// a binary file (no lines) and two README lines.
-fn lines(h: &History) -> Vec<(&str, (i64, i64, Option<i32>))> {
+/// Additions, deletions and parent count of a commit.
+type Lines = (i64, i64, Option<i32>);
+
+fn lines(h: &History) -> Vec<(&str, Lines)> {
     vec![
         (h.c1.as_str(), (5, 0, Some(0))),
         (h.c2.as_str(), (5, 1, Some(1))),

@@ -3,10 +3,12 @@
 //!
 //! - **Pipeline**: N synthetic git commits, as the git connector collects them (raw records),
 //!   go through a real job: a worker claims it and runs a connector whose `sync` hands each page
-//!   to the git connector's own [`store_page`](pulse_etl::connectors::git::store_page) (raw
-//!   records kept, extract, convert, upsert by natural key) inside a fenced transaction committed
-//!   with its checkpoint by `SyncContext::commit`. Only the collect stage is synthetic (the records
-//!   are made before the clock starts, where the git connector would read a repository).
+//!   to the git connector's own [`load_page`](pulse_etl::connectors::git::load_page) (extract,
+//!   convert, upsert by natural key) inside a fenced transaction committed with its checkpoint by
+//!   `SyncContext::commit`. Only the collect stage is synthetic (the records are made before the
+//!   clock starts, where the git connector would read a repository). A second run uses
+//!   [`store_page`](pulse_etl::connectors::git::store_page), which also keeps the raw records, as
+//!   the git connector does.
 //! - **Raw**: the same commit rows, converted beforehand, written by `pulse_db::bulk::insert`
 //!   (COPY on PostgreSQL, multi-row INSERTs in one transaction on SQLite).
 //!
@@ -14,7 +16,7 @@
 //! temporary SQLite database is removed afterwards; on PostgreSQL the two clients' rows are
 //! deleted at the end (point `--database` at a scratch database all the same).
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -65,8 +67,8 @@ pub async fn run(config: Config, args: IngestArgs) -> anyhow::Result<()> {
     result
 }
 
-async fn bench(mut config: Config, args: &IngestArgs, scratch: &PathBuf) -> anyhow::Result<()> {
-    config.data_dir = scratch.clone();
+async fn bench(mut config: Config, args: &IngestArgs, scratch: &Path) -> anyhow::Result<()> {
+    config.data_dir = scratch.to_path_buf();
     config.database.url = Secret::new(args.database.clone().unwrap_or_default());
     config.database.replica_url = Secret::default();
     let target = match (&args.database, config.backend()) {
