@@ -127,7 +127,7 @@ pub fn encode<F: Fact>(day: i64, facts: &[F]) -> Vec<u8> {
 /// Unpacks a cell's facts, appending them to `out`. A cell whose length is not a whole number of
 /// records is corrupt and refused.
 pub fn decode<F: Fact>(day: i64, data: &[u8], out: &mut Vec<F>) -> pulse_core::Result<()> {
-    if data.len() % F::SIZE != 0 {
+    if !data.len().is_multiple_of(F::SIZE) {
         return Err(pulse_core::Error::internal(anyhow::anyhow!(
             "rollup cell of family {} has {} bytes, not a multiple of {}",
             F::FAMILY,
