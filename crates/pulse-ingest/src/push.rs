@@ -486,10 +486,14 @@ fn deployment_row(
     }
 }
 
+/// The parts of a stored deployment the pushed record decides (what the metric rules derive,
+/// `counted` and `is_production`, is left out; the source's word is `reported_production`).
 fn comparable(mut row: deployments::Model, id: Uuid, client: Uuid) -> deployments::Model {
     row.id = id;
     row.client_id = client;
     row.synced_at = DateTime::<Utc>::UNIX_EPOCH;
+    row.counted = false;
+    row.is_production = false;
     row
 }
 
@@ -746,6 +750,7 @@ fn incident_comparable(mut row: incidents::Model) -> incidents::Model {
     row.client_id = Uuid::nil();
     row.synced_at = DateTime::<Utc>::UNIX_EPOCH;
     row.caused_by_deployment_id = None;
+    row.attributed_by = None;
     row
 }
 
