@@ -349,6 +349,19 @@ async fn rules_change_the_numbers(backend: Backend) {
     assert_eq!(inc2["caused_by_deployment_id"], Value::Null);
     assert_eq!(inc2["attributed_by"], Value::Null);
 
+    // The issue changes: its incident follows, still charged through the link.
+    f.import(r#"{"type":"issue","id":"10005","key":"PAY-5","title":"Refunds stuck for hours","issue_type":"Incident","standard_type":"incident","status":"Done","status_category":"done","created_at":"2024-03-12T08:00:00Z","resolved_at":"2024-03-12T11:00:00Z","labels":["deployment:deploy-101"]}"#)
+        .await;
+    let updated = f
+        .incidents()
+        .await
+        .into_iter()
+        .find(|i| i["source"] == "rules")
+        .expect("PAY-5's incident");
+    assert_eq!(updated["title"], "PAY-5 Refunds stuck for hours");
+    assert_eq!(updated["resolved_at"], "2024-03-12T11:00:00Z");
+    assert_eq!(updated["caused_by_deployment_id"], deploy_101);
+
     // Everything off again: the rule incidents disappear, the loaded ones stay.
     let changed = f
         .send(Method::PUT, "/rules", Some(json!({})), &f.admin)
