@@ -205,6 +205,16 @@ impl Filters {
         }
     }
 
+    /// The same range and calendar for the whole client (no team, project or repository).
+    pub fn unscoped(&self) -> Self {
+        Self {
+            team: None,
+            project: None,
+            repository: None,
+            ..self.clone()
+        }
+    }
+
     /// The storage scope covering the range widened by `before` and `after` days.
     pub fn scope(&self, before: i64, after: i64) -> Scope {
         let spec = self.spec();

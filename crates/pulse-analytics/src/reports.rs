@@ -677,6 +677,58 @@ pub struct ExecutiveReport {
 /// How many movers are listed.
 pub const MOVERS: usize = 5;
 
+/// The teams and projects an executive view picks its movers from, each shown with its own
+/// numbers: all of them for the whole client; under a team filter, the team, its sub-teams and
+/// the projects they own; under a project filter, the project and the teams that own it; under a
+/// repository filter, the projects covering the repository and the teams that own those. Filters
+/// combined narrow together. `None` means every one.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct MoverScope {
+    pub teams: Option<HashSet<Uuid>>,
+    pub projects: Option<HashSet<Uuid>>,
+}
+
+impl MoverScope {
+    pub(crate) async fn of(tx: &TenantTx, f: &Filters) -> Result<Self> {
+        fn narrow(set: &mut Option<HashSet<Uuid>>, ids: Vec<Uuid>) {
+            let ids: HashSet<Uuid> = ids.into_iter().collect();
+            *set = Some(match set.take() {
+                Some(s) => s.intersection(&ids).copied().collect(),
+                None => ids,
+            });
+        }
+        let mut out = Self::default();
+        if let Some(team) = f.team {
+            let teams = scope::team_and_descendants(tx, team).await?;
+            let projects = scope::projects_of_teams(tx, &teams).await?;
+            narrow(&mut out.teams, teams);
+            narrow(&mut out.projects, projects);
+        }
+        if let Some(project) = f.project {
+            narrow(&mut out.projects, vec![project]);
+            narrow(
+                &mut out.teams,
+                scope::teams_of_projects(tx, &[project]).await?,
+            );
+        }
+        if let Some(repository) = f.repository {
+            let projects = scope::projects_with_repository(tx, repository).await?;
+            let teams = scope::teams_of_projects(tx, &projects).await?;
+            narrow(&mut out.projects, projects);
+            narrow(&mut out.teams, teams);
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn has_team(&self, id: Uuid) -> bool {
+        self.teams.as_ref().is_none_or(|s| s.contains(&id))
+    }
+
+    pub(crate) fn has_project(&self, id: Uuid) -> bool {
+        self.projects.as_ref().is_none_or(|s| s.contains(&id))
+    }
+}
+
 pub(crate) fn movers(now: &[PortfolioRow], before: &[PortfolioRow]) -> Vec<Mover> {
     let previous: HashMap<Uuid, &PortfolioRow> = before.iter().map(|r| (r.id, r)).collect();
     let count = |n: usize| Some(n as f64);
@@ -804,14 +856,28 @@ pub async fn executive_from(tx: &TenantTx, f: &Filters, source: Source) -> Resul
             sprint_metrics(tx, &prev).await?.planning_accuracy_issues,
         ),
     };
+    let within = MoverScope::of(tx, f).await?;
     let (teams_moved, projects_moved) = match cells {
-        Some(rollup::Dim::CLIENT) => rollup::executive::movers(tx, f, &prev).await?,
-        _ => {
-            let (teams_now, projects_now) = portfolio_rows(tx, f).await?;
-            let (teams_before, projects_before) = portfolio_rows(tx, &prev).await?;
+        Some(_) => rollup::executive::movers(tx, f, &prev, &within).await?,
+        None => {
+            // Each candidate with its own numbers: the portfolio of the whole client, narrowed.
+            let (teams_now, projects_now) = portfolio_rows(tx, &f.unscoped()).await?;
+            let (teams_before, projects_before) = portfolio_rows(tx, &prev.unscoped()).await?;
+            let keep =
+                |rows: Vec<PortfolioRow>, set: &Option<HashSet<Uuid>>| -> Vec<PortfolioRow> {
+                    rows.into_iter()
+                        .filter(|r| set.as_ref().is_none_or(|s| s.contains(&r.id)))
+                        .collect()
+                };
             (
-                movers(&teams_now, &teams_before),
-                movers(&projects_now, &projects_before),
+                movers(
+                    &keep(teams_now, &within.teams),
+                    &keep(teams_before, &within.teams),
+                ),
+                movers(
+                    &keep(projects_now, &within.projects),
+                    &keep(projects_before, &within.projects),
+                ),
             )
         }
     };

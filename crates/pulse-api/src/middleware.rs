@@ -17,6 +17,9 @@ use crate::state::AppState;
 /// The request-id header.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The server-timing header: `app;dur=<milliseconds>`, the time the server spent on the request.
+pub const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
+
 fn incoming_request_id(req: &Request) -> Option<String> {
     let value = req.headers().get(&REQUEST_ID)?.to_str().ok()?;
     let ok = !value.is_empty()
@@ -61,6 +64,12 @@ pub async fn observe(State(state): State<AppState>, req: Request, next: Next) ->
     });
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(REQUEST_ID, value);
+    }
+    // The server-side duration (W3C Server Timing), for browsers' developer tools and benchmarks.
+    if let Ok(value) =
+        HeaderValue::from_str(&format!("app;dur={:.3}", elapsed.as_secs_f64() * 1000.0))
+    {
+        res.headers_mut().insert(SERVER_TIMING, value);
     }
     res
 }

@@ -57,6 +57,11 @@ pub const VARIABLES: &[EnvVar] = &[
         Kind::Text,
     ),
     var("database.auto_migrate", &["PULSE_AUTO_MIGRATE"], Kind::Bool),
+    var(
+        "database.slow_statement_ms",
+        &["PULSE_DATABASE_SLOW_STATEMENT_MS"],
+        Kind::Integer,
+    ),
     var("server.host", &["PULSE_HOST"], Kind::Text),
     var("server.port", &["PULSE_PORT", "PORT"], Kind::Port),
     var("server.public_url", &["PULSE_PUBLIC_URL"], Kind::Text),

@@ -61,6 +61,10 @@ pub struct DatabaseConfig {
     /// Apply pending migrations when `serve` starts (`database.auto_migrate`, `PULSE_AUTO_MIGRATE`;
     /// default true).
     pub auto_migrate: bool,
+    /// Statements slower than this are logged at WARN with their SQL text (never their values)
+    /// (`database.slow_statement_ms`, `PULSE_DATABASE_SLOW_STATEMENT_MS`; default 1000; 0 turns
+    /// it off).
+    pub slow_statement_ms: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -71,6 +75,7 @@ impl Default for DatabaseConfig {
             max_connections: 10,
             app_role: "pulse_app".into(),
             auto_migrate: true,
+            slow_statement_ms: 1000,
         }
     }
 }

@@ -33,6 +33,23 @@ pub async fn enter_tenant(
     Ok(())
 }
 
+/// PostgreSQL's keyed upsert of many rows passed as one JSON array (`$1`): the rows are expanded
+/// by `json_populate_recordset` with the table's own row type, so one parameter carries a whole
+/// page and the server parses no per-value placeholders. Existing rows (same client, source and
+/// external id) keep their `id` and get the `update` columns.
+pub fn upsert_json_sql(table: &str, columns: &[&str], update: &[&str]) -> String {
+    let cols = columns.join(", ");
+    let set = update
+        .iter()
+        .map(|c| format!("{c} = EXCLUDED.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "INSERT INTO {table} ({cols}) SELECT {cols} FROM json_populate_recordset(NULL::{table}, $1::json) \
+         ON CONFLICT (client_id, source, external_id) DO UPDATE SET {set}"
+    )
+}
+
 /// Key of the advisory lock that serializes [`ensure_app_role`] across processes.
 const APP_ROLE_LOCK: i64 = 0x5055_4c53_4552_4f4c; // "PULSEROL"
 

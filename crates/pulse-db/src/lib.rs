@@ -38,16 +38,20 @@ impl Db {
         if backend == Backend::Sqlite {
             std::fs::create_dir_all(&config.data_dir)?;
         }
-        let primary = open(&url, backend, config.database.max_connections, false).await?;
+        let slow = config.database.slow_statement_ms;
+        let primary = open(&url, backend, config.database.max_connections, false, slow).await?;
         dialect::on_connect(&primary, backend).await?;
         let reader = match backend {
-            Backend::Sqlite => open(&url, backend, config.database.max_connections, true).await?,
+            Backend::Sqlite => {
+                open(&url, backend, config.database.max_connections, true, slow).await?
+            }
             Backend::Postgres if !config.database.replica_url.is_empty() => {
                 open(
                     config.database.replica_url.expose(),
                     backend,
                     config.database.max_connections,
                     true,
+                    slow,
                 )
                 .await?
             }
@@ -151,6 +155,7 @@ async fn open(
     backend: Backend,
     max: u32,
     read_only: bool,
+    slow_ms: u64,
 ) -> anyhow::Result<DatabaseConnection> {
     let mut opts = ConnectOptions::new(url.to_string());
     // SQLite allows one writer at a time: one write connection avoids SQLITE_BUSY on lock upgrades,
@@ -162,8 +167,18 @@ async fn open(
     opts.max_connections(max)
         .min_connections(0)
         .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(10))
-        .sqlx_logging(false);
+        .acquire_timeout(Duration::from_secs(10));
+    // Only slow statements are logged (their SQL text; values are bound, never in the text).
+    if slow_ms == 0 {
+        opts.sqlx_logging(false);
+    } else {
+        opts.sqlx_logging(true)
+            .sqlx_logging_level(log::LevelFilter::Trace)
+            .sqlx_slow_statements_logging_settings(
+                log::LevelFilter::Warn,
+                Duration::from_millis(slow_ms),
+            );
+    }
     if backend == Backend::Sqlite {
         opts.map_sqlx_sqlite_opts(move |o| {
             let o = o

@@ -2,6 +2,7 @@
 
 mod admin;
 mod bench_ingest;
+mod bench_metrics;
 mod etl;
 mod keys;
 mod org;
@@ -111,6 +112,9 @@ enum BenchAction {
     /// Load synthetic records through a connector's extract, convert and load path and compare
     /// the rate with a raw bulk load of the same rows.
     Ingest(bench_ingest::IngestArgs),
+    /// Generate (or reuse) a large dataset, load it with its aggregates, and report p50/p95/p99
+    /// server-side latency of the DORA, pull-request and executive endpoints.
+    Metrics(bench_metrics::MetricsArgs),
 }
 
 #[derive(Subcommand)]
@@ -129,7 +133,7 @@ enum MigrateAction {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let config = match pulse_config::load(cli.config.as_deref()) {
+    let mut config = match pulse_config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
@@ -144,6 +148,10 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    // Benchmarks print their figures on stdout; a request log per measured call would drown them.
+    if matches!(cli.command, Command::Bench { .. }) && std::env::var_os("PULSE_LOG").is_none() {
+        config.log.filter = "warn".into();
+    }
     runtime::init_logging(&config);
     if !failpoints.is_empty() {
         tracing::warn!(
@@ -175,6 +183,7 @@ fn main() -> std::process::ExitCode {
             Command::Keys { action } => keys::keys(config, action).await,
             Command::Bench { action } => match action {
                 BenchAction::Ingest(args) => bench_ingest::run(config, args).await,
+                BenchAction::Metrics(args) => bench_metrics::run(config, args).await,
             },
         }
     });

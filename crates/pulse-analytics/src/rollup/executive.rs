@@ -14,7 +14,7 @@ use super::facts::{LeadFact, OwnedLeadFact, SprintFact};
 use super::read::{self, Counts};
 use super::report;
 use crate::filters::Filters;
-use crate::reports::{movers as rank, Comparison, Mover, PortfolioRow};
+use crate::reports::{movers as rank, Comparison, Mover, MoverScope, PortfolioRow};
 
 /// Committed sprint issues completed ÷ committed, now and in the previous period. Sprints are not
 /// filtered by repository, so a repository filter reads the client's sprints.
@@ -60,13 +60,14 @@ fn row(id: Uuid, name: &str, parent_id: Option<Uuid>, c: Counts) -> PortfolioRow
     }
 }
 
-/// The teams and projects that moved most between the previous period and this one (unfiltered
-/// view): ranked by the counters summed per dimension, then the lead-time medians of the listed
-/// ones read from their facts.
-pub async fn movers(
+/// The teams and projects of `within` that moved most between the previous period and this one,
+/// each with its own numbers: ranked by the counters summed per dimension, then the lead-time
+/// medians of the listed ones read from their facts.
+pub(crate) async fn movers(
     tx: &TenantTx,
     f: &Filters,
     prev: &Filters,
+    within: &MoverScope,
 ) -> Result<(Vec<Mover>, Vec<Mover>)> {
     let teams = scope::all_teams(tx).await?;
     let projects = scope::all_projects(tx).await?;
@@ -99,12 +100,14 @@ pub async fn movers(
     let team_list = || {
         teams
             .iter()
+            .filter(|t| within.has_team(t.id))
             .map(|t| (t.id, t.name.as_str(), t.parent_id))
             .collect::<Vec<_>>()
     };
     let project_list = || {
         projects
             .iter()
+            .filter(|p| within.has_project(p.id))
             .map(|p| (p.id, p.name.as_str(), None))
             .collect::<Vec<_>>()
     };

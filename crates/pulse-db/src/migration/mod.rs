@@ -18,6 +18,7 @@ mod m20261123_000020_commit_parents;
 mod m20261123_000030_org_admin;
 mod m20261123_000040_metric_rules;
 mod m20261123_000050_rollups;
+mod m20261123_000060_covering_indexes;
 
 use sea_orm::DatabaseConnection;
 pub use sea_orm_migration::MigratorTrait;
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000030_org_admin::Migration),
             Box::new(m20261123_000040_metric_rules::Migration),
             Box::new(m20261123_000050_rollups::Migration),
+            Box::new(m20261123_000060_covering_indexes::Migration),
         ]
     }
 }

@@ -12,8 +12,8 @@ use std::collections::{HashMap, HashSet};
 use pulse_core::Result;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, IdenStatic, IntoActiveModel, Iterable, ModelTrait,
-    QueryFilter, QuerySelect, Value,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IdenStatic, IntoActiveModel,
+    Iterable, ModelTrait, QueryFilter, QuerySelect, Value,
 };
 use uuid::Uuid;
 
@@ -191,9 +191,12 @@ where
     let update_cols: Vec<E::Column> = E::Column::iter()
         .filter(|c| !matches!(c.as_str(), "id" | "client_id" | "source" | "external_id"))
         .collect();
-    let chunk = store_chunk(E::Column::iter().count());
     let now = super::now();
     let client = tx.client_uuid();
+    if tx.conn().get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        return store_json::<E>(tx, unique.into_iter().flatten(), &update_cols, now).await;
+    }
+    let chunk = store_chunk(E::Column::iter().count());
     let mut written = 0u64;
     let mut rows = unique.into_iter().flatten().peekable();
     while rows.peek().is_some() {
@@ -220,6 +223,58 @@ where
                     .to_owned(),
             )
             .exec_without_returning(tx.conn())
+            .await?;
+    }
+    Ok(written)
+}
+
+/// Rows per statement of [`store_json`] (one JSON parameter each).
+const JSON_ROWS: usize = 2000;
+
+/// [`store`] on PostgreSQL: each statement takes its rows as one JSON array
+/// ([`crate::dialect::upsert_json_sql`]).
+async fn store_json<E>(
+    tx: &TenantTx,
+    rows: impl Iterator<Item = E::Model>,
+    update_cols: &[E::Column],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<u64>
+where
+    E: Keyed,
+{
+    let columns: Vec<E::Column> = E::Column::iter().collect();
+    let names: Vec<&str> = columns.iter().map(|c| c.as_str()).collect();
+    let update: Vec<&str> = update_cols.iter().map(|c| c.as_str()).collect();
+    let sql = crate::dialect::upsert_json_sql(E::default().table_name(), &names, &update);
+    let client = tx.client_uuid();
+    let mut written = 0u64;
+    let mut rows = rows.peekable();
+    while rows.peek().is_some() {
+        let mut page = Vec::with_capacity(JSON_ROWS);
+        for row in rows.by_ref().take(JSON_ROWS) {
+            let mut object = serde_json::Map::with_capacity(columns.len());
+            for (col, name) in columns.iter().zip(&names) {
+                let value = match *name {
+                    "id" => match row.get(*col) {
+                        Value::Uuid(Some(id)) if !id.is_nil() => Value::Uuid(Some(id)),
+                        _ => Uuid::now_v7().into(),
+                    },
+                    "client_id" => client.into(),
+                    "synced_at" => now.into(),
+                    _ => row.get(*col),
+                };
+                let json = crate::bulk::json_of(&value).map_err(pulse_core::Error::internal)?;
+                object.insert((*name).to_string(), json);
+            }
+            page.push(serde_json::Value::Object(object));
+        }
+        written += page.len() as u64;
+        tx.conn()
+            .execute(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DatabaseBackend::Postgres,
+                sql.clone(),
+                [serde_json::Value::Array(page).to_string().into()],
+            ))
             .await?;
     }
     Ok(written)

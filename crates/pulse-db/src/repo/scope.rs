@@ -99,6 +99,32 @@ pub async fn projects_of_teams(tx: &TenantTx, teams: &[Uuid]) -> Result<Vec<Uuid
         .await?)
 }
 
+/// The teams that own these projects.
+pub async fn teams_of_projects(tx: &TenantTx, projects: &[Uuid]) -> Result<Vec<Uuid>> {
+    Ok(project_teams::Entity::find()
+        .select_only()
+        .column(project_teams::Column::TeamId)
+        .filter(project_teams::Column::ClientId.eq(tx.client_uuid()))
+        .filter(project_teams::Column::ProjectId.is_in(projects.iter().copied()))
+        .distinct()
+        .into_tuple()
+        .all(tx.conn())
+        .await?)
+}
+
+/// The projects that cover this repository.
+pub async fn projects_with_repository(tx: &TenantTx, repository: Uuid) -> Result<Vec<Uuid>> {
+    Ok(project_repositories::Entity::find()
+        .select_only()
+        .column(project_repositories::Column::ProjectId)
+        .filter(project_repositories::Column::ClientId.eq(tx.client_uuid()))
+        .filter(project_repositories::Column::RepositoryId.eq(repository))
+        .distinct()
+        .into_tuple()
+        .all(tx.conn())
+        .await?)
+}
+
 /// What these projects cover.
 pub async fn coverage(tx: &TenantTx, projects: &[Uuid]) -> Result<Coverage> {
     let c = tx.client_uuid();
