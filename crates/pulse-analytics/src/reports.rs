@@ -684,8 +684,8 @@ pub const MOVERS: usize = 5;
 /// combined narrow together. `None` means every one.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct MoverScope {
-    pub teams: Option<HashSet<Uuid>>,
-    pub projects: Option<HashSet<Uuid>>,
+    teams: Option<HashSet<Uuid>>,
+    projects: Option<HashSet<Uuid>>,
 }
 
 impl MoverScope {
@@ -863,21 +863,17 @@ pub async fn executive_from(tx: &TenantTx, f: &Filters, source: Source) -> Resul
             // Each candidate with its own numbers: the portfolio of the whole client, narrowed.
             let (teams_now, projects_now) = portfolio_rows(tx, &f.unscoped()).await?;
             let (teams_before, projects_before) = portfolio_rows(tx, &prev.unscoped()).await?;
-            let keep =
-                |rows: Vec<PortfolioRow>, set: &Option<HashSet<Uuid>>| -> Vec<PortfolioRow> {
-                    rows.into_iter()
-                        .filter(|r| set.as_ref().is_none_or(|s| s.contains(&r.id)))
-                        .collect()
-                };
+            let teams = |rows: Vec<PortfolioRow>| -> Vec<PortfolioRow> {
+                rows.into_iter().filter(|r| within.has_team(r.id)).collect()
+            };
+            let projects = |rows: Vec<PortfolioRow>| -> Vec<PortfolioRow> {
+                rows.into_iter()
+                    .filter(|r| within.has_project(r.id))
+                    .collect()
+            };
             (
-                movers(
-                    &keep(teams_now, &within.teams),
-                    &keep(teams_before, &within.teams),
-                ),
-                movers(
-                    &keep(projects_now, &within.projects),
-                    &keep(projects_before, &within.projects),
-                ),
+                movers(&teams(teams_now), &teams(teams_before)),
+                movers(&projects(projects_now), &projects(projects_before)),
             )
         }
     };

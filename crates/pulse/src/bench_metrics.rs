@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use pulse_config::{Backend, Config, Secret};
 use pulse_core::{ClientId, Role};
-use pulse_db::repo::{clients, scope, users};
+use pulse_db::repo::{classified, clients, scope, users};
 use pulse_db::Db;
 use pulse_demo::{Counts, Options, Size};
 use serde_json::{json, Value};
@@ -275,15 +275,10 @@ async fn scenarios(db: &Db, client: ClientId, options: &Options) -> anyhow::Resu
         .or_else(|| teams.first())
         .map(|t| t.id);
     let project = scope::all_projects(&tx).await?.first().map(|p| p.id);
-    let repository = {
-        use pulse_db::entity::repositories;
-        use pulse_db::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-        repositories::Entity::find()
-            .filter(repositories::Column::ClientId.eq(client.uuid()))
-            .one(tx.conn())
-            .await?
-            .map(|r| r.id)
-    };
+    let repository = classified::repositories(&tx, None)
+        .await?
+        .first()
+        .map(|r| r.id);
     tx.rollback().await?;
     let to = options.anchor - chrono::Duration::days(1);
     let from = |days: i64| to - chrono::Duration::days(days - 1);
@@ -405,7 +400,7 @@ async fn measure(
     let mut first: Vec<(String, f64)> = Vec::new();
     let mut all: Vec<Vec<f64>> = vec![Vec::new(); ENDPOINTS.len()];
     let mut per_scenario: Vec<(String, Vec<Vec<f64>>)> = Vec::new();
-    for s in &scenarios {
+    for (i, s) in scenarios.iter().enumerate() {
         let mut times = vec![Vec::new(); ENDPOINTS.len()];
         for round in 0..iterations {
             for (e, endpoint) in ENDPOINTS.iter().enumerate() {
@@ -415,7 +410,7 @@ async fn measure(
                     &format!("{base}/metrics/{endpoint}?{}", s.query),
                 )
                 .await?;
-                if first.len() < ENDPOINTS.len() && round == 0 && per_scenario.is_empty() {
+                if i == 0 && round == 0 {
                     first.push((endpoint.to_string(), ms));
                     continue;
                 }

@@ -254,14 +254,17 @@ where
         for row in rows.by_ref().take(JSON_ROWS) {
             let mut object = serde_json::Map::with_capacity(columns.len());
             for (col, name) in columns.iter().zip(&names) {
-                let value = match *name {
-                    "id" => match row.get(*col) {
+                let value = if *name == E::id_col().as_str() {
+                    match row.get(*col) {
                         Value::Uuid(Some(id)) if !id.is_nil() => Value::Uuid(Some(id)),
                         _ => Uuid::now_v7().into(),
-                    },
-                    "client_id" => client.into(),
-                    "synced_at" => now.into(),
-                    _ => row.get(*col),
+                    }
+                } else if *name == E::client_col().as_str() {
+                    client.into()
+                } else if *name == E::synced_col().as_str() {
+                    now.into()
+                } else {
+                    row.get(*col)
                 };
                 let json = crate::bulk::json_of(&value).map_err(pulse_core::Error::internal)?;
                 object.insert((*name).to_string(), json);
