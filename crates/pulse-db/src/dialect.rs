@@ -3,7 +3,8 @@
 use pulse_config::Backend;
 use pulse_core::ClientId;
 use sea_orm::{
-    ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, Statement,
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    IdenStatic, Iterable, ModelTrait, Statement,
 };
 use sea_orm_migration::SchemaManager;
 
@@ -33,11 +34,16 @@ pub async fn enter_tenant(
     Ok(())
 }
 
-/// PostgreSQL's keyed upsert of many rows passed as one JSON array (`$1`): the rows are expanded
-/// by `json_populate_recordset` with the table's own row type, so one parameter carries a whole
-/// page and the server parses no per-value placeholders. Existing rows (same client, source and
-/// external id) keep their `id` and get the `update` columns.
-pub fn upsert_json_sql(table: &str, columns: &[&str], update: &[&str]) -> String {
+/// PostgreSQL's upsert of many rows passed as one JSON array (`$1`): the rows are expanded by
+/// `json_populate_recordset` with the table's own row type, so one parameter carries a whole page
+/// and the server parses no per-value placeholders. Rows that collide on `conflict` keep their
+/// other columns and get the `update` columns.
+pub fn upsert_json_sql(
+    table: &str,
+    columns: &[&str],
+    conflict: &[&str],
+    update: &[&str],
+) -> String {
     let cols = columns.join(", ");
     let set = update
         .iter()
@@ -46,8 +52,54 @@ pub fn upsert_json_sql(table: &str, columns: &[&str], update: &[&str]) -> String
         .join(", ");
     format!(
         "INSERT INTO {table} ({cols}) SELECT {cols} FROM json_populate_recordset(NULL::{table}, $1::json) \
-         ON CONFLICT (client_id, source, external_id) DO UPDATE SET {set}"
+         ON CONFLICT ({}) DO UPDATE SET {set}",
+        conflict.join(", ")
     )
+}
+
+/// Rows per statement of [`upsert_json`] (one JSON parameter each).
+const JSON_ROWS: usize = 2000;
+
+/// Upserts complete `rows` of `E` on PostgreSQL through [`upsert_json_sql`], [`JSON_ROWS`] rows per
+/// statement; returns the rows written. Callers stamp every column (ids, client, times) first and
+/// pass rows without repeated `conflict` keys (one statement may not update a row twice).
+pub async fn upsert_json<E>(
+    conn: &impl ConnectionTrait,
+    rows: impl IntoIterator<Item = E::Model>,
+    conflict: &[E::Column],
+    update: &[E::Column],
+) -> Result<u64, DbErr>
+where
+    E: EntityTrait,
+    E::Model: ModelTrait<Entity = E>,
+{
+    let columns: Vec<E::Column> = E::Column::iter().collect();
+    let names: Vec<&str> = columns.iter().map(|c| c.as_str()).collect();
+    let conflict: Vec<&str> = conflict.iter().map(|c| c.as_str()).collect();
+    let update: Vec<&str> = update.iter().map(|c| c.as_str()).collect();
+    let sql = upsert_json_sql(E::default().table_name(), &names, &conflict, &update);
+    let mut written = 0u64;
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let mut page = Vec::with_capacity(JSON_ROWS);
+        for row in rows.by_ref().take(JSON_ROWS) {
+            let mut object = serde_json::Map::with_capacity(columns.len());
+            for (col, name) in columns.iter().zip(&names) {
+                let json = crate::bulk::json_of(&row.get(*col))
+                    .map_err(|e| DbErr::Custom(e.to_string()))?;
+                object.insert((*name).to_string(), json);
+            }
+            page.push(serde_json::Value::Object(object));
+        }
+        written += page.len() as u64;
+        conn.execute(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            sql.clone(),
+            [serde_json::Value::Array(page).to_string().into()],
+        ))
+        .await?;
+    }
+    Ok(written)
 }
 
 /// Key of the advisory lock that serializes [`ensure_app_role`] across processes.

@@ -6,9 +6,9 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use pulse_core::ClientId;
 use pulse_db::entity::{jobs, raw_records};
-use pulse_db::sea_orm::sea_query::{Expr, OnConflict};
+use pulse_db::sea_orm::sea_query::Expr;
 use pulse_db::sea_orm::{
-    ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, Set,
+    ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
 };
 use pulse_db::TenantTx;
 use serde_json::Value;
@@ -198,52 +198,18 @@ impl JobTx {
         scope: &str,
         records: &[RawRecord],
     ) -> Result<u64, SyncError> {
-        if records.is_empty() {
-            return Ok(0);
-        }
-        // 500 rows of 9 columns per statement: well under both backends' bind-parameter limits.
-        for chunk in records.chunks(500) {
-            self.upsert_raw_chunk(integration, scope, chunk).await?;
-        }
-        Ok(records.len() as u64)
-    }
-
-    async fn upsert_raw_chunk(
-        &self,
-        integration: IntegrationId,
-        scope: &str,
-        records: &[RawRecord],
-    ) -> Result<(), SyncError> {
-        let models = records.iter().map(|r| raw_records::ActiveModel {
-            id: Set(uuid::Uuid::now_v7()),
-            client_id: Set(self.lease.client.uuid()),
-            integration_id: Set(integration.uuid()),
-            scope: Set(scope.to_string()),
-            endpoint: Set(r.endpoint.clone()),
-            external_id: Set(r.external_id.clone()),
-            payload: Set(Some(r.payload.clone())),
-            fetched_at: Set(self.now),
-            job_id: Set(Some(self.lease.job.uuid())),
+        let rows = records.iter().map(|r| raw_records::Model {
+            id: uuid::Uuid::now_v7(),
+            client_id: self.lease.client.uuid(),
+            integration_id: integration.uuid(),
+            scope: scope.to_string(),
+            endpoint: r.endpoint.clone(),
+            external_id: r.external_id.clone(),
+            payload: Some(r.payload.clone()),
+            fetched_at: self.now,
+            job_id: Some(self.lease.job.uuid()),
         });
-        raw_records::Entity::insert_many(models)
-            .on_conflict(
-                OnConflict::columns([
-                    raw_records::Column::ClientId,
-                    raw_records::Column::IntegrationId,
-                    raw_records::Column::Endpoint,
-                    raw_records::Column::ExternalId,
-                ])
-                .update_columns([
-                    raw_records::Column::Scope,
-                    raw_records::Column::Payload,
-                    raw_records::Column::FetchedAt,
-                    raw_records::Column::JobId,
-                ])
-                .to_owned(),
-            )
-            .exec_without_returning(self.tx.conn())
-            .await?;
-        Ok(())
+        Ok(pulse_db::repo::raw_records::upsert(&self.tx, rows.collect()).await?)
     }
 
     /// Adds a log line to the job (committed with the transaction).

@@ -228,11 +228,8 @@ where
     Ok(written)
 }
 
-/// Rows per statement of [`store_json`] (one JSON parameter each).
-const JSON_ROWS: usize = 2000;
-
-/// [`store`] on PostgreSQL: each statement takes its rows as one JSON array
-/// ([`crate::dialect::upsert_json_sql`]).
+/// [`store`] on PostgreSQL: the rows, stamped with their id, client and sync time, go through
+/// [`crate::dialect::upsert_json`].
 async fn store_json<E>(
     tx: &TenantTx,
     rows: impl Iterator<Item = E::Model>,
@@ -242,45 +239,24 @@ async fn store_json<E>(
 where
     E: Keyed,
 {
-    let columns: Vec<E::Column> = E::Column::iter().collect();
-    let names: Vec<&str> = columns.iter().map(|c| c.as_str()).collect();
-    let update: Vec<&str> = update_cols.iter().map(|c| c.as_str()).collect();
-    let sql = crate::dialect::upsert_json_sql(E::default().table_name(), &names, &update);
     let client = tx.client_uuid();
-    let mut written = 0u64;
-    let mut rows = rows.peekable();
-    while rows.peek().is_some() {
-        let mut page = Vec::with_capacity(JSON_ROWS);
-        for row in rows.by_ref().take(JSON_ROWS) {
-            let mut object = serde_json::Map::with_capacity(columns.len());
-            for (col, name) in columns.iter().zip(&names) {
-                let value = if *name == E::id_col().as_str() {
-                    match row.get(*col) {
-                        Value::Uuid(Some(id)) if !id.is_nil() => Value::Uuid(Some(id)),
-                        _ => Uuid::now_v7().into(),
-                    }
-                } else if *name == E::client_col().as_str() {
-                    client.into()
-                } else if *name == E::synced_col().as_str() {
-                    now.into()
-                } else {
-                    row.get(*col)
-                };
-                let json = crate::bulk::json_of(&value).map_err(pulse_core::Error::internal)?;
-                object.insert((*name).to_string(), json);
-            }
-            page.push(serde_json::Value::Object(object));
-        }
-        written += page.len() as u64;
-        tx.conn()
-            .execute(sea_orm::Statement::from_sql_and_values(
-                sea_orm::DatabaseBackend::Postgres,
-                sql.clone(),
-                [serde_json::Value::Array(page).to_string().into()],
-            ))
-            .await?;
-    }
-    Ok(written)
+    let stamped = rows.map(|mut row| {
+        let id = match row.get(E::id_col()) {
+            Value::Uuid(Some(id)) if !id.is_nil() => *id,
+            _ => Uuid::now_v7(),
+        };
+        row.set(E::id_col(), id.into());
+        row.set(E::client_col(), client.into());
+        row.set(E::synced_col(), now.into());
+        row
+    });
+    Ok(crate::dialect::upsert_json::<E>(
+        tx.conn(),
+        stamped,
+        &[E::client_col(), E::source_col(), E::external_col()],
+        update_cols,
+    )
+    .await?)
 }
 
 async fn existing_ids<E: Keyed>(

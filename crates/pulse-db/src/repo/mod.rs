@@ -16,6 +16,7 @@ pub mod login_failures;
 pub mod org;
 pub mod people;
 pub mod pull_requests;
+pub mod raw_records;
 pub mod rollups;
 pub mod rules;
 pub mod scope;
