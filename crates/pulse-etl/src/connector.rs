@@ -63,6 +63,17 @@ pub trait Connector: Send + Sync + 'static {
     /// [`SyncContext::begin`] / [`SyncContext::commit`]. Must be idempotent: a page may be written
     /// again after a crash.
     async fn sync(&self, ctx: &mut SyncContext) -> Result<(), SyncError>;
+
+    /// Runs extract, convert and load again over the raw records `ctx.scope()` keeps
+    /// ([`SyncContext::raw_records`]), without calling the source: a [`JobMode::Reconvert`] job.
+    /// Same contract as [`Connector::sync`] (pages committed with their checkpoint, resumable,
+    /// idempotent). Connectors that keep no raw records refuse.
+    async fn reconvert(&self, _ctx: &mut SyncContext) -> Result<(), SyncError> {
+        Err(SyncError::Permanent(format!(
+            "the {} connector keeps no raw records to re-convert; run a sync instead",
+            self.describe().kind
+        )))
+    }
 }
 
 /// The extract stage: one raw record to the connector's rows. Pure.
@@ -210,7 +221,7 @@ impl SyncContext {
         &self.job.scope
     }
 
-    /// Incremental or full.
+    /// Incremental, full or re-convert.
     pub fn mode(&self) -> JobMode {
         self.job.mode
     }
@@ -225,6 +236,44 @@ impl SyncContext {
     /// for full syncs and first runs.
     pub fn previous_checkpoint(&self) -> Option<&Value> {
         self.previous.as_ref()
+    }
+
+    /// Up to `limit` raw records this scope keeps for `endpoint`, in external-id order after
+    /// `after`: what a re-convert ([`JobMode::Reconvert`]) reads instead of the source.
+    pub async fn raw_records(
+        &self,
+        endpoint: &str,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<RawRecord>, SyncError> {
+        let tx = self.engine.db().tenant(self.job.client).await?;
+        let rows = pulse_db::repo::raw_records::page(
+            &tx,
+            self.job.integration.uuid(),
+            self.scope(),
+            endpoint,
+            after,
+            limit,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| RawRecord {
+                endpoint: r.endpoint,
+                external_id: r.external_id,
+                payload: r.payload.unwrap_or(Value::Null),
+            })
+            .collect())
+    }
+
+    /// How many raw records this scope keeps (a re-convert's total).
+    pub async fn raw_record_count(&self) -> Result<u64, SyncError> {
+        let tx = self.engine.db().tenant(self.job.client).await?;
+        let n = pulse_db::repo::raw_records::count(&tx, self.job.integration.uuid(), self.scope())
+            .await?;
+        tx.commit().await?;
+        Ok(n)
     }
 
     /// The engine's current time.

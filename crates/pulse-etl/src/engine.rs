@@ -110,7 +110,7 @@ pub struct NewJob {
     pub scope: String,
     /// What to do; `sync` by default.
     pub kind: String,
-    /// Incremental or full.
+    /// Incremental, full or re-convert.
     pub mode: JobMode,
     /// Failed runs allowed (the engine's default when `None`).
     pub max_attempts: Option<u32>,
@@ -374,6 +374,19 @@ impl Engine {
     ) -> Result<Job> {
         let mut new = NewJob::sync(integration, scope);
         new.mode = JobMode::Full;
+        self.enqueue(client, new).await
+    }
+
+    /// Queues a re-convert: the scope's kept raw records go through extract, convert and load
+    /// again, without calling the source (refused while another job for the scope is active).
+    pub async fn reconvert(
+        &self,
+        client: ClientId,
+        integration: IntegrationId,
+        scope: &str,
+    ) -> Result<Job> {
+        let mut new = NewJob::sync(integration, scope);
+        new.mode = JobMode::Reconvert;
         self.enqueue(client, new).await
     }
 

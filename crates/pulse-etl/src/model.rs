@@ -87,6 +87,9 @@ pub enum JobMode {
     Incremental,
     /// Everything, ignoring earlier watermarks.
     Full,
+    /// No API calls: extract, convert and load again the raw records kept for the scope (after
+    /// a transform or a rule changed). It leaves the incremental watermark alone.
+    Reconvert,
 }
 
 impl JobMode {
@@ -95,6 +98,7 @@ impl JobMode {
         match self {
             JobMode::Incremental => "incremental",
             JobMode::Full => "full",
+            JobMode::Reconvert => "reconvert",
         }
     }
 
@@ -103,6 +107,7 @@ impl JobMode {
         match s {
             "incremental" => Some(JobMode::Incremental),
             "full" => Some(JobMode::Full),
+            "reconvert" => Some(JobMode::Reconvert),
             _ => None,
         }
     }
@@ -134,7 +139,7 @@ pub struct Job {
     pub kind: String,
     /// The integration scope.
     pub scope: String,
-    /// Incremental or full.
+    /// Incremental, full or re-convert.
     pub mode: JobMode,
     /// Where it stands.
     pub status: JobStatus,

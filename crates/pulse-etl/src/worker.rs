@@ -179,7 +179,10 @@ impl Worker {
             previous,
             control,
         );
-        let result = connector.sync(&mut ctx).await;
+        let result = match job.mode {
+            JobMode::Reconvert => connector.reconvert(&mut ctx).await,
+            JobMode::Incremental | JobMode::Full => connector.sync(&mut ctx).await,
+        };
         let _ = stop_tx.send(true);
         let _ = heartbeat.await;
         result
@@ -204,6 +207,8 @@ impl Worker {
                 .filter(jobs::Column::IntegrationId.eq(job.integration.uuid()))
                 .filter(jobs::Column::Scope.eq(job.scope.as_str()))
                 .filter(jobs::Column::Status.eq(JobStatus::Succeeded.as_str()))
+                // A re-convert reads no source, so its checkpoint is no watermark.
+                .filter(jobs::Column::Mode.ne(JobMode::Reconvert.as_str()))
                 .order_by_desc(jobs::Column::FinishedAt)
                 .one(tx.conn())
                 .await?

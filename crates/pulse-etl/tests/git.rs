@@ -818,3 +818,123 @@ async fn tags_follow_the_metric_rules(backend: Backend) {
     );
 }
 both_backends!(tags_follow_the_metric_rules, tags_follow_the_metric_rules);
+
+/// A re-convert loads the kept raw records again under the integration's current settings: it
+/// reads no repository (a commit made since is not picked up), rewrites rows in place, and leaves
+/// the incremental watermark to the last sync.
+async fn reconvert_reloads_raw_records_under_the_current_settings(backend: Backend) {
+    let db = database(&backend).await;
+    let (engine, clock) = manual_engine(&db);
+    let a = client(&db, "a").await;
+    let dir = TempDir::new("repo");
+    let repo = dir.0.join("shop");
+    std::fs::create_dir_all(&repo).unwrap();
+    let h = build_history(&repo);
+    let integ = git_integration(&engine, a, json!({"path": repo.display().to_string()})).await;
+    let connector = GitConnector::new(GitSettings {
+        allowed_root: Some(dir.0.clone()),
+    })
+    .with_page_sizes(2, 1);
+    let worker = worker(&engine, connector);
+
+    let first = run(&engine, &clock, &worker, a, integ, "shop").await;
+    assert_eq!(first.status, JobStatus::Succeeded, "{:?}", first.last_error);
+    let commits_before = commits_by_sha(&engine, a).await;
+    let deploys_before = all::<deployments::Entity>(&engine, a).await;
+    let shipped_before = shipped(&engine, a).await;
+    assert_eq!(commits_before.len(), 6);
+    assert_eq!(deploys_before.len(), 2);
+    assert!(deploys_before.iter().all(|d| d.environment == "production"));
+
+    // The settings change, and the repository moves on.
+    let tx = engine.db().tenant(a).await.unwrap();
+    integrations::update(
+        &tx,
+        integ,
+        integrations::IntegrationUpdate {
+            rules: Some(Some(json!({
+                "path": repo.display().to_string(),
+                "environment": "staging",
+                "is_production": false
+            }))),
+            ..Default::default()
+        },
+        engine.now(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let c6 = commit(&repo, "2024-03-01T10:00:00+00:00", "After the last sync");
+
+    clock.advance(Duration::from_secs(1));
+    let job = engine.reconvert(a, integ, "shop").await.unwrap();
+    assert_eq!(job.mode, pulse_etl::JobMode::Reconvert);
+    worker
+        .run_next()
+        .await
+        .unwrap()
+        .expect("the re-convert runs");
+    let job = engine.get(a, job.id).await.unwrap();
+    assert_eq!(job.status, JobStatus::Succeeded, "{:?}", job.last_error);
+    let progress = job.progress.clone().unwrap();
+    assert_eq!((progress.done, progress.total), (8, Some(8)));
+
+    // Same rows, same ids, the new environment; nothing of the repository's new commit.
+    let commits_after = commits_by_sha(&engine, a).await;
+    assert_eq!(
+        commits_after.iter().map(|c| c.id).collect::<Vec<_>>(),
+        commits_before.iter().map(|c| c.id).collect::<Vec<_>>()
+    );
+    let mut deploys_after = all::<deployments::Entity>(&engine, a).await;
+    deploys_after.sort_by_key(|d| d.name.clone());
+    let mut ids_before: Vec<_> = deploys_before.iter().map(|d| d.id).collect();
+    let mut ids_after: Vec<_> = deploys_after.iter().map(|d| d.id).collect();
+    ids_before.sort();
+    ids_after.sort();
+    assert_eq!(ids_after, ids_before);
+    for d in &deploys_after {
+        assert_eq!(d.environment, "staging", "{:?}", d.name);
+        assert_eq!(d.reported_production, Some(false), "{:?}", d.name);
+    }
+    assert_eq!(shipped(&engine, a).await, shipped_before);
+
+    // The next incremental sync starts from the last sync's watermark, not the re-convert's.
+    let next = run(&engine, &clock, &worker, a, integ, "shop").await;
+    assert_eq!(next.status, JobStatus::Succeeded, "{:?}", next.last_error);
+    let written: Vec<String> = all::<raw_records::Entity>(&engine, a)
+        .await
+        .into_iter()
+        .filter(|r| r.job_id == Some(next.id.uuid()))
+        .map(|r| r.external_id)
+        .collect();
+    assert_eq!(written, vec![c6.clone()]);
+    assert_eq!(commits_by_sha(&engine, a).await.len(), 7);
+    let _ = h;
+}
+both_backends!(
+    reconvert_reloads_raw_records_under_the_current_settings,
+    reconvert_reloads_raw_records_under_the_current_settings
+);
+
+/// A connector that keeps no raw records refuses a re-convert with a message, at once.
+async fn reconvert_is_refused_by_connectors_without_it(backend: Backend) {
+    let db = database(&backend).await;
+    let (engine, _clock) = manual_engine(&db);
+    let a = client(&db, "a").await;
+    let connector = Arc::new(pulse_etl::testing::CountingConnector::new(3, 1));
+    let mut registry = Registry::new();
+    registry.register(connector.clone());
+    let worker = Worker::new(engine.clone(), Arc::new(registry), "w");
+    let integ = integration(&engine, a, &["s"], None).await;
+    let job = engine.reconvert(a, integ, "s").await.unwrap();
+    worker.run_next().await.unwrap().expect("the job runs");
+    let job = engine.get(a, job.id).await.unwrap();
+    assert_eq!(job.status, JobStatus::Failed);
+    assert_eq!(job.attempt, 1, "a permanent failure is not retried");
+    let error = job.last_error.unwrap_or_default();
+    assert!(error.contains("re-convert"), "{error}");
+}
+both_backends!(
+    reconvert_is_refused_by_connectors_without_it,
+    reconvert_is_refused_by_connectors_without_it
+);

@@ -12,9 +12,11 @@
 //! - **Raw**: the same commit rows, converted beforehand, written by `pulse_db::bulk::insert`
 //!   (COPY on PostgreSQL, multi-row INSERTs in one transaction on SQLite).
 //!
-//! Each load goes to its own new client in the same database; the raw load runs first. The
-//! temporary SQLite database is removed afterwards; on PostgreSQL the two clients' rows are
-//! deleted at the end (point `--database` at a scratch database all the same).
+//! Each load goes to its own new client in the same database. A round runs the three loads in
+//! turn (raw first) and then removes their clients, so every round starts from the same tables;
+//! the figures are each load's median over the rounds (`--rounds`, default 3), which keeps one
+//! disturbed run (a database checkpoint, another process) from deciding the ratio. The temporary
+//! SQLite database is removed afterwards (point `--database` at a scratch database all the same).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -54,11 +56,15 @@ pub struct IngestArgs {
     /// Records per page: one fenced transaction committed with its checkpoint.
     #[arg(long, default_value_t = 1000)]
     page: usize,
+    /// Rounds of the three loads, interleaved; the figures are each load's median.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
 }
 
 pub async fn run(config: Config, args: IngestArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.records > 0, "--records must be at least 1");
     anyhow::ensure!(args.page > 0, "--page must be at least 1");
+    anyhow::ensure!(args.rounds > 0, "--rounds must be at least 1");
     let scratch = std::env::temp_dir().join(format!("pulse-bench-ingest-{}", Uuid::new_v4()));
     let result = bench(config, &args, &scratch).await;
     if scratch.exists() {
@@ -83,11 +89,95 @@ async fn bench(mut config: Config, args: &IngestArgs, scratch: &Path) -> anyhow:
     let n = args.records;
     println!("pulse bench ingest: {n} synthetic commits into {target}");
     let records = Arc::new(synthetic(n));
-    let suffix = &Uuid::new_v4().simple().to_string()[..8];
-    let raw_client = new_client(&db, &format!("bench-raw-{suffix}")).await?;
+    let raw_how = match db.backend() {
+        Backend::Postgres => "COPY FROM STDIN",
+        Backend::Sqlite => "multi-row INSERTs, one transaction",
+    };
+    // Each round loads the same records three times, each into its own new client: raw first,
+    // then the pipeline, then the pipeline keeping raw records; the clients are removed after
+    // the round, so every round starts from the same tables.
+    let mut times: [Vec<f64>; 3] = Default::default();
+    for round in 1..=args.rounds {
+        let suffix = &Uuid::new_v4().simple().to_string()[..8];
+        let mut clients = Vec::new();
+        let outcome = async {
+            let client = new_client(&db, &format!("bench-raw-{suffix}")).await?;
+            clients.push(client);
+            let raw = raw_load(&db, client, &records).await?;
+            let mut pipelines = Vec::new();
+            for keep_raw in [false, true] {
+                let client =
+                    new_client(&db, &format!("bench-pipeline-{suffix}-{keep_raw}")).await?;
+                clients.push(client);
+                pipelines.push(pipeline(&db, client, &records, args.page, keep_raw).await?);
+            }
+            anyhow::Ok([raw, pipelines[0], pipelines[1]])
+        }
+        .await;
+        for client in clients {
+            if let Err(e) = remove_client(&db, client).await {
+                eprintln!("warning: could not remove the bench client {client}: {e}");
+            }
+        }
+        let round_times = outcome?;
+        println!(
+            "round {round}: raw {:.2} s, pipeline {:.2} s, pipeline + raw records {:.2} s",
+            round_times[0].as_secs_f64(),
+            round_times[1].as_secs_f64(),
+            round_times[2].as_secs_f64()
+        );
+        for (all, t) in times.iter_mut().zip(round_times) {
+            all.push(t.as_secs_f64());
+        }
+    }
 
-    // Raw: the same rows, converted before the clock starts.
-    let repository = repository(&db, raw_client, "raw").await?;
+    let rate = |all: &mut Vec<f64>| n as f64 / median(all);
+    let raw_rate = rate(&mut times[0]);
+    println!(
+        "raw bulk load ({raw_how}): {n} rows in {:.2} s = {raw_rate:.0} rows/s (median of {})",
+        median(&mut times[0]),
+        args.rounds
+    );
+    for (i, what) in [
+        (1, "pipeline (extract, convert, load, checkpoint, fencing)"),
+        (
+            2,
+            "pipeline + raw records kept (the git connector's whole page)",
+        ),
+    ] {
+        let r = rate(&mut times[i]);
+        println!(
+            "{what}, pages of {}: {n} records in {:.2} s = {r:.0} records/s = {:.2} x raw",
+            args.page,
+            median(&mut times[i]),
+            r / raw_rate
+        );
+    }
+    println!("target: the pipeline at least 0.50 x raw");
+    db.close().await;
+    Ok(())
+}
+
+/// The middle value (the mean of the two middle ones for an even count).
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len().is_multiple_of(2) {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    }
+}
+
+/// The raw load: the same commit rows, converted before the clock starts, written by
+/// `pulse_db::bulk::insert`; the time of that write.
+async fn raw_load(
+    db: &Db,
+    client: ClientId,
+    records: &[RawRecord],
+) -> anyhow::Result<std::time::Duration> {
+    let n = records.len();
+    let repository = repository(db, client, "raw").await?;
     let convert = GitConvert {
         repository_id: repository,
         repo_key: "raw/bench".into(),
@@ -95,12 +185,12 @@ async fn bench(mut config: Config, args: &IngestArgs, scratch: &Path) -> anyhow:
         is_production: true,
     };
     let now = Utc::now();
-    let rows: Vec<commits::Model> = extract_convert(&GitExtract, &convert, &records)?
+    let rows: Vec<commits::Model> = extract_convert(&GitExtract, &convert, records)?
         .into_iter()
         .filter_map(|m| match m {
             pulse_etl::connectors::git::GitModel::Commit(mut c) => {
                 c.id = Uuid::now_v7();
-                c.client_id = raw_client.uuid();
+                c.client_id = client.uuid();
                 c.synced_at = now;
                 Some(c)
             }
@@ -109,54 +199,12 @@ async fn bench(mut config: Config, args: &IngestArgs, scratch: &Path) -> anyhow:
         .collect();
     let started = Instant::now();
     let written = pulse_db::bulk::insert::<commits::Entity>(db.system(), &rows).await?;
-    let raw_time = started.elapsed();
-    drop(rows);
+    let time = started.elapsed();
     anyhow::ensure!(
         written as usize == n,
         "the raw load wrote {written} of {n} rows"
     );
-    let raw_rate = n as f64 / raw_time.as_secs_f64();
-    let raw_how = match db.backend() {
-        Backend::Postgres => "COPY FROM STDIN",
-        Backend::Sqlite => "multi-row INSERTs, one transaction",
-    };
-    println!(
-        "raw bulk load ({raw_how}): {n} rows in {:.2} s = {:.0} rows/s",
-        raw_time.as_secs_f64(),
-        raw_rate
-    );
-
-    // Pipeline: a real job run by a real worker; then again keeping the raw records.
-    let mut clients = vec![raw_client];
-    for keep_raw in [false, true] {
-        let client = new_client(&db, &format!("bench-pipeline-{suffix}-{keep_raw}")).await?;
-        clients.push(client);
-        let time = pipeline(&db, client, &records, args.page, keep_raw).await?;
-        let rate = n as f64 / time.as_secs_f64();
-        let what = if keep_raw {
-            "pipeline + raw records kept (the git connector's whole page)"
-        } else {
-            "pipeline (extract, convert, load, checkpoint, fencing)"
-        };
-        println!(
-            "{what}, pages of {}: {n} records in {:.2} s = {:.0} records/s = {:.2} x raw",
-            args.page,
-            time.as_secs_f64(),
-            rate,
-            rate / raw_rate
-        );
-    }
-    println!("target: the pipeline at least 0.50 x raw");
-
-    if args.database.is_some() {
-        for client in clients {
-            if let Err(e) = remove_client(&db, client).await {
-                eprintln!("warning: could not remove the bench client {client}: {e}");
-            }
-        }
-    }
-    db.close().await;
-    Ok(())
+    Ok(time)
 }
 
 /// Runs one job of the benchmark connector for `client` to its end; the time from enqueue to

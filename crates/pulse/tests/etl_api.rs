@@ -458,6 +458,27 @@ async fn jobs_run_with_history_and_logs(backend: Backend) {
     let full = body[0]["id"].as_str().unwrap().to_string();
     wait_job(&app, &a.admin, &full, "succeeded", status_is("succeeded")).await;
 
+    // A re-convert is queued like a full re-sync; this connector keeps no raw records to
+    // re-convert, so the job fails at once saying so.
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &format!("/etl/integrations/{integration}/reconvert"),
+        &a.admin,
+        Some(json!({"scope": "main"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body[0]["mode"], "reconvert");
+    let reconvert = body[0]["id"].as_str().unwrap().to_string();
+    let failed = wait_job(&app, &a.admin, &reconvert, "failed", status_is("failed")).await;
+    assert!(
+        failed["job"]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("re-convert")),
+        "{failed}"
+    );
+
     let (_, audit) = call(
         &app,
         Method::GET,
@@ -479,6 +500,7 @@ async fn jobs_run_with_history_and_logs(backend: Backend) {
         "etl.job.resume",
         "etl.job.cancel",
         "etl.job.full_resync",
+        "etl.job.reconvert",
         "etl.logs.delete",
     ] {
         assert!(

@@ -17,7 +17,9 @@ use pulse_db::sea_orm::{
     ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use pulse_etl::integrations::{self, Integration, IntegrationUpdate, NewIntegration};
-use pulse_etl::{IntegrationId, Job, JobEvent, JobFilter, JobId, JobStatus, LogLevel, Schedule};
+use pulse_etl::{
+    IntegrationId, Job, JobEvent, JobFilter, JobId, JobMode, JobStatus, LogLevel, Schedule,
+};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -50,6 +52,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(run_integration_now))
         .routes(routes!(full_resync_integration))
+        .routes(routes!(reconvert_integration))
         .routes(routes!(list_jobs))
         .routes(routes!(get_job))
         .routes(routes!(cancel_job))
@@ -126,7 +129,7 @@ pub struct JobView {
     pub kind: String,
     /// The integration scope.
     pub scope: String,
-    /// `incremental` or `full`.
+    /// `incremental`, `full` or `reconvert`.
     pub mode: String,
     /// `queued`, `running`, `paused`, `succeeded`, `failed`, `cancelled` or `waiting_rate_limit`.
     pub status: String,
@@ -855,22 +858,61 @@ async fn full_resync_integration(
     Path(id): Path<IntegrationId>,
     body: Bytes,
 ) -> Result<axum::Json<Vec<JobView>>> {
-    let scopes = scopes_to_run(&state, &ctx, id, &body).await?;
+    queue_scopes(&state, &ctx, id, &body, JobMode::Full).await
+}
+
+/// Queues a job of `mode` for each scope the body names (every scope when empty), auditing what
+/// was queued, also when a later scope is refused.
+async fn queue_scopes(
+    state: &AppState,
+    ctx: &AuthContext,
+    id: IntegrationId,
+    body: &Bytes,
+    mode: JobMode,
+) -> Result<axum::Json<Vec<JobView>>> {
+    let action = match mode {
+        JobMode::Reconvert => "etl.job.reconvert",
+        JobMode::Full | JobMode::Incremental => "etl.job.full_resync",
+    };
+    let scopes = scopes_to_run(state, ctx, id, body).await?;
     let mut jobs = Vec::new();
     for scope in scopes {
-        match state.engine().full_resync(ctx.client, id, &scope).await {
+        let queued = match mode {
+            JobMode::Reconvert => state.engine().reconvert(ctx.client, id, &scope).await,
+            JobMode::Full | JobMode::Incremental => {
+                state.engine().full_resync(ctx.client, id, &scope).await
+            }
+        };
+        match queued {
             Ok(job) => jobs.push(job),
             Err(e) => {
-                // Audit what was queued before the refusal.
                 if !jobs.is_empty() {
-                    audit_start(&state, &ctx, "etl.job.full_resync", id, &jobs).await?;
+                    audit_start(state, ctx, action, id, &jobs).await?;
                 }
                 return Err(e);
             }
         }
     }
-    audit_start(&state, &ctx, "etl.job.full_resync", id, &jobs).await?;
+    audit_start(state, ctx, action, id, &jobs).await?;
     Ok(axum::Json(jobs.into_iter().map(Into::into).collect()))
+}
+
+/// Queues a re-convert of one scope or every scope: the raw records kept from earlier syncs go
+/// through extract, convert and load again (after a transform or a rule changed), without calling
+/// the source. Refused (409) while another job for a scope is active.
+#[utoipa::path(post, path = "/etl/integrations/{id}/reconvert", tag = "etl",
+    params(("id" = uuid::Uuid, Path, description = "Integration id")),
+    request_body(content = Option<RunRequest>, description = "Optional: an empty body re-converts every scope"),
+    responses((status = 200, body = Vec<JobView>), (status = 403, body = pulse_core::ErrorBody),
+        (status = 404, body = pulse_core::ErrorBody), (status = 409, body = pulse_core::ErrorBody),
+        (status = 422, body = pulse_core::ErrorBody)))]
+async fn reconvert_integration(
+    State(state): State<AppState>,
+    Admin(ctx): Admin,
+    Path(id): Path<IntegrationId>,
+    body: Bytes,
+) -> Result<axum::Json<Vec<JobView>>> {
+    queue_scopes(&state, &ctx, id, &body, JobMode::Reconvert).await
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -977,6 +977,14 @@ async fn load(
     Ok(())
 }
 
+/// A re-convert's checkpoint: the endpoint being walked and the last external id loaded.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Reconverted {
+    endpoint: Option<String>,
+    after: Option<String>,
+    done: u64,
+}
+
 /// A commit's raw record.
 pub fn raw_commit(c: &GitCommit) -> RawRecord {
     RawRecord {
@@ -1259,6 +1267,95 @@ impl Connector for GitConnector {
             tx,
             serde_json::to_value(&state).expect("checkpoint serializes"),
             progress("done", total, None),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn reconvert(&self, ctx: &mut SyncContext) -> Result<(), SyncError> {
+        let cfg = self.resolve(ctx.integration())?;
+        if ctx.scope() != cfg.scope {
+            return Err(SyncError::Permanent(format!(
+                "the scope '{}' is not this integration's repository ('{}')",
+                ctx.scope(),
+                cfg.scope
+            )));
+        }
+        let integration = ctx.job().integration;
+        let repo_key = format!("{integration}/{}", cfg.scope);
+        let total = ctx.raw_record_count().await?;
+        let tx = ctx.begin().await?;
+        let repository_id =
+            ingested::find_id::<repositories::Entity>(tx.tenant(), SOURCE, &repo_key)
+                .await?
+                .ok_or_else(|| {
+                    SyncError::Permanent(format!(
+                        "nothing of '{}' has been collected yet: run a sync first",
+                        cfg.scope
+                    ))
+                })?;
+        let people = PersonResolver::load(tx.tenant()).await?;
+        tx.commit().await?;
+        let convert = GitConvert {
+            repository_id,
+            repo_key,
+            environment: cfg.environment.clone(),
+            is_production: cfg.is_production,
+        };
+        // Resume point: the endpoint being walked and the last external id done. Commits go
+        // first (tags link to them).
+        let mut at: Reconverted = ctx
+            .checkpoint()
+            .and_then(|c| serde_json::from_value(c.clone()).ok())
+            .unwrap_or_default();
+        ctx.log(
+            LogLevel::Info,
+            &format!("re-converting {total} kept raw records of {}", cfg.scope),
+            Some(json!({"records": total})),
+        )
+        .await?;
+        let first = [COMMITS, TAGS]
+            .iter()
+            .position(|e| at.endpoint.as_deref() == Some(*e))
+            .unwrap_or(0);
+        for endpoint in [COMMITS, TAGS].into_iter().skip(first) {
+            if at.endpoint.as_deref() != Some(endpoint) {
+                at.endpoint = Some(endpoint.to_string());
+                at.after = None;
+            }
+            let page_size = if endpoint == TAGS {
+                cfg.tag_page_size
+            } else {
+                cfg.page_size
+            };
+            loop {
+                ctx.check()?;
+                let raw = ctx
+                    .raw_records(endpoint, at.after.as_deref(), page_size as u64)
+                    .await?;
+                let Some(last) = raw.last() else { break };
+                let last = last.external_id.clone();
+                let tx = ctx.begin().await?;
+                load_page(&tx, &convert, &people, &raw).await?;
+                at.after = Some(last.clone());
+                at.done += raw.len() as u64;
+                ctx.commit(
+                    tx,
+                    serde_json::to_value(&at).expect("checkpoint serializes"),
+                    Progress {
+                        phase: format!("re-convert {endpoint}"),
+                        done: at.done,
+                        total: Some(total.max(at.done)),
+                        current: Some(last),
+                    },
+                )
+                .await?;
+            }
+        }
+        ctx.log(
+            LogLevel::Info,
+            &format!("re-converted {} raw records of {}", at.done, cfg.scope),
+            Some(json!({"records": at.done})),
         )
         .await?;
         Ok(())
