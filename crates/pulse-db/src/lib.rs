@@ -74,6 +74,12 @@ impl Db {
         Ok(())
     }
 
+    /// Brings the query planner's statistics up to date after a bulk load (`pulse import`, the
+    /// import endpoint, the demo and benchmark loads). See [`dialect::refresh_statistics`].
+    pub async fn refresh_statistics(&self) -> pulse_core::Result<()> {
+        Ok(dialect::refresh_statistics(&self.primary, self.backend).await?)
+    }
+
     /// Which backend this is.
     pub fn backend(&self) -> Backend {
         self.backend

@@ -287,6 +287,7 @@ pub async fn import(
 /// for it.
 async fn refresh_metrics(db: &Db, client: ClientId) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
+    db.refresh_statistics().await?;
     if let Some(s) = pulse_analytics::rollup::refresh_pending(db, client).await? {
         println!(
             "metric aggregates updated in {:.1} s ({} days, {} cells)",

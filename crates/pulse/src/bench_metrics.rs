@@ -216,6 +216,7 @@ async fn load(
         let last = generator.peek().is_none();
         tx.commit().await?;
         state.write(index, false)?;
+        db.refresh_statistics().await?;
         let imported = import_started.elapsed();
         import_time += imported;
         imported_records += n as u64;

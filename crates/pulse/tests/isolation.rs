@@ -675,6 +675,13 @@ fn probes(a: &Victim) -> Vec<Probe> {
             J(json!({"scope": "zeta-scope"})),
             Foreign,
         ),
+        probe(
+            Method::POST,
+            "/etl/integrations/{id}/reconvert",
+            format!("/etl/integrations/{iid}/reconvert"),
+            J(json!({"scope": "zeta-scope"})),
+            Foreign,
+        ),
         // etl: jobs and logs
         probe(
             Method::GET,
