@@ -365,28 +365,19 @@ impl Engine {
         Ok(job)
     }
 
-    /// Queues a full re-sync (refused while another job for the scope is active: cancel it first).
-    pub async fn full_resync(
+    /// Queues a job of `mode` for a scope now: a full re-sync (everything, ignoring the
+    /// watermark) or a re-convert (the kept raw records through extract, convert and load again,
+    /// without calling the source). Refused (409) while another job for the scope is active:
+    /// cancel it first.
+    pub async fn queue(
         &self,
         client: ClientId,
         integration: IntegrationId,
         scope: &str,
+        mode: JobMode,
     ) -> Result<Job> {
         let mut new = NewJob::sync(integration, scope);
-        new.mode = JobMode::Full;
-        self.enqueue(client, new).await
-    }
-
-    /// Queues a re-convert: the scope's kept raw records go through extract, convert and load
-    /// again, without calling the source (refused while another job for the scope is active).
-    pub async fn reconvert(
-        &self,
-        client: ClientId,
-        integration: IntegrationId,
-        scope: &str,
-    ) -> Result<Job> {
-        let mut new = NewJob::sync(integration, scope);
-        new.mode = JobMode::Reconvert;
+        new.mode = mode;
         self.enqueue(client, new).await
     }
 

@@ -281,20 +281,60 @@ fn sorted(mut v: Vec<&String>) -> Vec<String> {
     v.into_iter().cloned().collect()
 }
 
-async fn syncs_history_tags_and_increments(backend: Backend) {
-    let db = database(&backend).await;
+/// A client with the "shop" repository (built by [`build_history`] in a temporary directory, the
+/// connector's allowed root) and a git integration of it, synced in pages of 2 commits and 1 tag.
+struct Shop {
+    engine: Engine,
+    clock: Arc<pulse_etl::ManualClock>,
+    client: ClientId,
+    _dir: TempDir,
+    repo: PathBuf,
+    history: History,
+    integration: IntegrationId,
+    connector: GitConnector,
+    worker: Worker,
+}
+
+async fn shop(backend: &Backend) -> Shop {
+    let db = database(backend).await;
     let (engine, clock) = manual_engine(&db);
-    let a = client(&db, "a").await;
+    let client = client(&db, "a").await;
     let dir = TempDir::new("repo");
     let repo = dir.0.join("shop");
     std::fs::create_dir_all(&repo).unwrap();
-    let h = build_history(&repo);
-    let integ = git_integration(&engine, a, json!({"path": repo.display().to_string()})).await;
+    let history = build_history(&repo);
+    let integration =
+        git_integration(&engine, client, json!({"path": repo.display().to_string()})).await;
     let connector = GitConnector::new(GitSettings {
         allowed_root: Some(dir.0.clone()),
     })
     .with_page_sizes(2, 1);
     let worker = worker(&engine, connector.clone());
+    Shop {
+        engine,
+        clock,
+        client,
+        _dir: dir,
+        repo,
+        history,
+        integration,
+        connector,
+        worker,
+    }
+}
+
+async fn syncs_history_tags_and_increments(backend: Backend) {
+    let Shop {
+        engine,
+        clock,
+        client: a,
+        _dir,
+        repo,
+        history: h,
+        integration: integ,
+        connector,
+        worker,
+    } = shop(&backend).await;
 
     use pulse_etl::Connector;
     let config = {
@@ -823,19 +863,16 @@ both_backends!(tags_follow_the_metric_rules, tags_follow_the_metric_rules);
 /// reads no repository (a commit made since is not picked up), rewrites rows in place, and leaves
 /// the incremental watermark to the last sync.
 async fn reconvert_reloads_raw_records_under_the_current_settings(backend: Backend) {
-    let db = database(&backend).await;
-    let (engine, clock) = manual_engine(&db);
-    let a = client(&db, "a").await;
-    let dir = TempDir::new("repo");
-    let repo = dir.0.join("shop");
-    std::fs::create_dir_all(&repo).unwrap();
-    let h = build_history(&repo);
-    let integ = git_integration(&engine, a, json!({"path": repo.display().to_string()})).await;
-    let connector = GitConnector::new(GitSettings {
-        allowed_root: Some(dir.0.clone()),
-    })
-    .with_page_sizes(2, 1);
-    let worker = worker(&engine, connector);
+    let Shop {
+        engine,
+        clock,
+        client: a,
+        _dir,
+        repo,
+        integration: integ,
+        worker,
+        ..
+    } = shop(&backend).await;
 
     let first = run(&engine, &clock, &worker, a, integ, "shop").await;
     assert_eq!(first.status, JobStatus::Succeeded, "{:?}", first.last_error);
@@ -867,7 +904,10 @@ async fn reconvert_reloads_raw_records_under_the_current_settings(backend: Backe
     let c6 = commit(&repo, "2024-03-01T10:00:00+00:00", "After the last sync");
 
     clock.advance(Duration::from_secs(1));
-    let job = engine.reconvert(a, integ, "shop").await.unwrap();
+    let job = engine
+        .queue(a, integ, "shop", pulse_etl::JobMode::Reconvert)
+        .await
+        .unwrap();
     assert_eq!(job.mode, pulse_etl::JobMode::Reconvert);
     worker
         .run_next()
@@ -909,7 +949,6 @@ async fn reconvert_reloads_raw_records_under_the_current_settings(backend: Backe
         .collect();
     assert_eq!(written, vec![c6.clone()]);
     assert_eq!(commits_by_sha(&engine, a).await.len(), 7);
-    let _ = h;
 }
 both_backends!(
     reconvert_reloads_raw_records_under_the_current_settings,
@@ -926,7 +965,10 @@ async fn reconvert_is_refused_by_connectors_without_it(backend: Backend) {
     registry.register(connector.clone());
     let worker = Worker::new(engine.clone(), Arc::new(registry), "w");
     let integ = integration(&engine, a, &["s"], None).await;
-    let job = engine.reconvert(a, integ, "s").await.unwrap();
+    let job = engine
+        .queue(a, integ, "s", pulse_etl::JobMode::Reconvert)
+        .await
+        .unwrap();
     worker.run_next().await.unwrap().expect("the job runs");
     let job = engine.get(a, job.id).await.unwrap();
     assert_eq!(job.status, JobStatus::Failed);

@@ -597,7 +597,9 @@ async fn run_now_and_full_resync(backend: Backend) {
     let next = engine.run_now(a, integ, "main").await.unwrap();
     assert_ne!(next.id, job.id);
     assert!(matches!(
-        engine.full_resync(a, integ, "main").await,
+        engine
+            .queue(a, integ, "main", pulse_etl::JobMode::Full)
+            .await,
         Err(Error::Conflict(_))
     ));
     worker.run_next().await.unwrap().unwrap();
@@ -606,7 +608,10 @@ async fn run_now_and_full_resync(backend: Backend) {
     assert_eq!(runs[1].previous, Some(json!({ "next": 30 })));
 
     // A full re-sync ignores the watermark.
-    let full = engine.full_resync(a, integ, "main").await.unwrap();
+    let full = engine
+        .queue(a, integ, "main", pulse_etl::JobMode::Full)
+        .await
+        .unwrap();
     assert_eq!(full.mode, pulse_etl::JobMode::Full);
     worker.run_next().await.unwrap().unwrap();
     let runs = connector.runs();

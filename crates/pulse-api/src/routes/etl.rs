@@ -877,13 +877,7 @@ async fn queue_scopes(
     let scopes = scopes_to_run(state, ctx, id, body).await?;
     let mut jobs = Vec::new();
     for scope in scopes {
-        let queued = match mode {
-            JobMode::Reconvert => state.engine().reconvert(ctx.client, id, &scope).await,
-            JobMode::Full | JobMode::Incremental => {
-                state.engine().full_resync(ctx.client, id, &scope).await
-            }
-        };
-        match queued {
+        match state.engine().queue(ctx.client, id, &scope, mode).await {
             Ok(job) => jobs.push(job),
             Err(e) => {
                 if !jobs.is_empty() {
