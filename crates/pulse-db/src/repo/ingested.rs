@@ -172,33 +172,23 @@ where
     E::Model: IntoActiveModel<E::ActiveModel>,
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
-    // Deduplicate by key (one statement may not update a row twice), the later row winning.
-    let mut position: HashMap<(String, String), usize> = HashMap::with_capacity(rows.len());
-    let mut unique: Vec<Option<E::Model>> = Vec::with_capacity(rows.len());
-    for row in rows {
-        let key = (
+    let unique = super::last_per_key(rows, |row| {
+        (
             text_of(row.get(E::source_col())),
             text_of(row.get(E::external_col())),
-        );
-        match position.get(&key) {
-            Some(&i) => unique[i] = Some(row),
-            None => {
-                position.insert(key, unique.len());
-                unique.push(Some(row));
-            }
-        }
-    }
+        )
+    });
     let update_cols: Vec<E::Column> = E::Column::iter()
         .filter(|c| !matches!(c.as_str(), "id" | "client_id" | "source" | "external_id"))
         .collect();
     let now = super::now();
     let client = tx.client_uuid();
     if tx.conn().get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-        return store_json::<E>(tx, unique.into_iter().flatten(), &update_cols, now).await;
+        return store_json::<E>(tx, unique, &update_cols, now).await;
     }
     let chunk = store_chunk(E::Column::iter().count());
     let mut written = 0u64;
-    let mut rows = unique.into_iter().flatten().peekable();
+    let mut rows = unique.peekable();
     while rows.peek().is_some() {
         let models: Vec<E::ActiveModel> = rows
             .by_ref()

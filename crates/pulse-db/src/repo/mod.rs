@@ -64,6 +64,40 @@ pub struct Paged<T> {
     pub total: u64,
 }
 
+/// `rows` without repeated keys, each key at its first place holding its last row: one upsert
+/// statement may not touch a row twice, and the later record of a page is the newer one.
+pub(crate) fn last_per_key<T, K: std::hash::Hash + Eq>(
+    rows: Vec<T>,
+    key: impl Fn(&T) -> K,
+) -> impl Iterator<Item = T> {
+    let mut position: std::collections::HashMap<K, usize> =
+        std::collections::HashMap::with_capacity(rows.len());
+    let mut unique: Vec<Option<T>> = Vec::with_capacity(rows.len());
+    for row in rows {
+        match position.entry(key(&row)) {
+            std::collections::hash_map::Entry::Occupied(at) => unique[*at.get()] = Some(row),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(unique.len());
+                unique.push(Some(row));
+            }
+        }
+    }
+    unique.into_iter().flatten()
+}
+
 pub(crate) fn now() -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::last_per_key;
+
+    #[test]
+    fn repeated_keys_keep_their_first_place_and_their_last_row() {
+        let rows = vec![("a", 1), ("b", 2), ("a", 3), ("c", 4), ("b", 5)];
+        let kept: Vec<(&str, i32)> = last_per_key(rows, |r| r.0).collect();
+        assert_eq!(kept, vec![("a", 3), ("b", 5), ("c", 4)]);
+        assert_eq!(last_per_key(Vec::<(u8, u8)>::new(), |r| r.0).count(), 0);
+    }
 }

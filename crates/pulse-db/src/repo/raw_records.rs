@@ -1,8 +1,6 @@
 //! The collect stage's output: API records as fetched, one row per `(client, integration,
 //! endpoint, external id)`, kept for re-convert and purged by retention.
 
-use std::collections::HashMap;
-
 use pulse_core::Result;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
@@ -37,25 +35,17 @@ const SQLITE_ROWS: usize = 500;
 /// their `id`. Returns the rows written.
 pub async fn upsert(tx: &TenantTx, rows: Vec<Model>) -> Result<u64> {
     let client = tx.client_uuid();
-    let mut position: HashMap<(uuid::Uuid, String, String), usize> =
-        HashMap::with_capacity(rows.len());
-    let mut unique: Vec<Option<Model>> = Vec::with_capacity(rows.len());
-    for mut row in rows {
-        row.client_id = client;
-        let key = (
+    let rows = super::last_per_key(rows, |row| {
+        (
             row.integration_id,
             row.endpoint.clone(),
             row.external_id.clone(),
-        );
-        match position.get(&key) {
-            Some(&i) => unique[i] = Some(row),
-            None => {
-                position.insert(key, unique.len());
-                unique.push(Some(row));
-            }
-        }
-    }
-    let rows = unique.into_iter().flatten();
+        )
+    })
+    .map(|mut row| {
+        row.client_id = client;
+        row
+    });
     if tx.conn().get_database_backend() == sea_orm::DatabaseBackend::Postgres {
         return Ok(crate::dialect::upsert_json::<Entity>(tx.conn(), rows, &KEY, &UPDATE).await?);
     }
