@@ -74,11 +74,26 @@ impl Db {
         Ok(())
     }
 
-    /// Brings the query planner's statistics up to date after a bulk load (`pulse import`, the
-    /// import endpoint, the demo and benchmark loads). See [`dialect::refresh_statistics`].
+    /// Brings the query planner's statistics up to date after a bulk load (the benchmark's
+    /// chunks). See [`dialect::refresh_statistics`].
     pub async fn refresh_statistics(&self) -> pulse_core::Result<()> {
         Ok(dialect::refresh_statistics(&self.primary, self.backend).await?)
     }
+
+    /// [`Db::refresh_statistics`] after a load of `records` records when it is large enough
+    /// ([`Db::LARGE_LOAD`]) to change the tables' shape; smaller loads leave it to autovacuum.
+    /// Returns whether it ran.
+    pub async fn refresh_statistics_after(&self, records: u64) -> pulse_core::Result<bool> {
+        if records < Self::LARGE_LOAD {
+            return Ok(false);
+        }
+        self.refresh_statistics().await?;
+        Ok(true)
+    }
+
+    /// Records from which a load refreshes the planner's statistics (`pulse import`, the import
+    /// endpoint, the demo).
+    pub const LARGE_LOAD: u64 = 10_000;
 
     /// Which backend this is.
     pub fn backend(&self) -> Backend {

@@ -267,7 +267,7 @@ pub async fn import(
                 println!("{kind:<16} {:>9} {:>9}", c.inserted, c.updated);
             }
             println!("{} records loaded from {}", summary.records, file.display());
-            refresh_metrics(&db, client).await
+            refresh_metrics(&db, client, summary.records).await
         }
         Err(pulse_ingest::ImportError::Invalid(problems)) => {
             for p in &problems {
@@ -285,9 +285,9 @@ pub async fn import(
 
 /// Brings the client's metric aggregates up to date after a load, so the first report does not pay
 /// for it.
-async fn refresh_metrics(db: &Db, client: ClientId) -> anyhow::Result<()> {
+async fn refresh_metrics(db: &Db, client: ClientId, records: u64) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    db.refresh_statistics().await?;
+    db.refresh_statistics_after(records).await?;
     if let Some(s) = pulse_analytics::rollup::refresh_pending(db, client).await? {
         println!(
             "metric aggregates updated in {:.1} s ({} days, {} cells)",
@@ -438,7 +438,7 @@ async fn load_demo_data(
     std::fs::remove_file(&path).ok();
     let summary = result.map_err(|e| anyhow::anyhow!("loading the demo data failed: {e}"))?;
     tx.commit().await?;
-    refresh_metrics(db, client).await?;
+    refresh_metrics(db, client, summary.records).await?;
     let prs = stats.get("pull_request").copied().unwrap_or(0);
     let deployments = stats.get("deployment").copied().unwrap_or(0);
     let issues = stats.get("issue").copied().unwrap_or(0);

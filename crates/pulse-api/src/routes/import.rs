@@ -63,9 +63,6 @@ fn accepted(headers: &HeaderMap) -> bool {
     )
 }
 
-/// Imports of at least this many records refresh the planner's statistics afterwards.
-const STATISTICS_AFTER: u64 = 10_000;
-
 /// Loads records from a JSON Lines body (admin): one JSON object per line, each with a `type`.
 /// Idempotent: records are matched by `(type, source, id)`, so loading a file again updates.
 #[utoipa::path(post, path = "/import", tag = "import",
@@ -116,16 +113,14 @@ async fn import_records(
     }));
     audit::record_in(&tx, done).await?;
     tx.commit().await?;
-    if summary.records >= STATISTICS_AFTER {
-        // A large load changes the tables' shape: refresh the planner's statistics, off the
-        // request (the import is committed; a failure only costs speed).
-        let db = state.db().clone();
-        tokio::spawn(async move {
-            if let Err(e) = db.refresh_statistics().await {
-                tracing::warn!(error = %e, "refreshing statistics after an import failed");
-            }
-        });
-    }
+    // A large load changes the tables' shape: refresh the planner's statistics, off the request
+    // (the import is committed; a failure only costs speed).
+    let (db, records) = (state.db().clone(), summary.records);
+    tokio::spawn(async move {
+        if let Err(e) = db.refresh_statistics_after(records).await {
+            tracing::warn!(error = %e, "refreshing statistics after an import failed");
+        }
+    });
     Ok(axum::Json(ImportResult {
         records: summary.records,
         counts: summary
