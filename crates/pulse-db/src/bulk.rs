@@ -112,41 +112,6 @@ fn text_of(value: &Value) -> anyhow::Result<Option<String>> {
     })
 }
 
-/// The JSON PostgreSQL reads back into the column's value (`json_populate_recordset`): numbers and
-/// booleans as such, timestamps in RFC 3339 to the microsecond (what the binary protocol keeps),
-/// JSON columns nested, bytes in bytea's hex form.
-pub(crate) fn json_of(value: &Value) -> anyhow::Result<serde_json::Value> {
-    use serde_json::Value as J;
-    let time = |t: &chrono::DateTime<chrono::Utc>| {
-        J::String(t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
-    };
-    Ok(match value {
-        Value::Bool(v) => v.map_or(J::Null, J::Bool),
-        Value::TinyInt(v) => v.map_or(J::Null, J::from),
-        Value::SmallInt(v) => v.map_or(J::Null, J::from),
-        Value::Int(v) => v.map_or(J::Null, J::from),
-        Value::BigInt(v) => v.map_or(J::Null, J::from),
-        Value::Float(v) => v.map_or(J::Null, |n| J::from(f64::from(n))),
-        Value::Double(v) => v.map_or(J::Null, J::from),
-        Value::String(v) => v.as_ref().map_or(J::Null, |s| J::String(s.to_string())),
-        Value::Uuid(v) => v.as_ref().map_or(J::Null, |u| J::String(u.to_string())),
-        Value::Json(v) => v.as_ref().map_or(J::Null, |j| (**j).clone()),
-        Value::ChronoDateTimeUtc(v) => v.as_ref().map_or(J::Null, |t| time(t)),
-        Value::ChronoDateTimeWithTimeZone(v) => v
-            .as_ref()
-            .map_or(J::Null, |t| time(&t.with_timezone(&chrono::Utc))),
-        Value::Bytes(v) => v.as_ref().map_or(J::Null, |b| {
-            let mut s = String::with_capacity(2 + b.len() * 2);
-            s.push_str("\\x");
-            for byte in b.iter() {
-                s.push_str(&format!("{byte:02x}"));
-            }
-            J::String(s)
-        }),
-        other => anyhow::bail!("the column value {other:?} has no JSON form"),
-    })
-}
-
 async fn insert_batches<E>(
     conn: &DatabaseConnection,
     table: &str,
@@ -190,37 +155,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn json_forms_of_values() {
-        use chrono::TimeZone;
-        let t = chrono::Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap()
-            + chrono::Duration::nanoseconds(123_456_789);
-        let cases = [
-            (Value::Bool(Some(true)), serde_json::json!(true)),
-            (Value::Int(None), serde_json::Value::Null),
-            (Value::BigInt(Some(-7)), serde_json::json!(-7)),
-            (
-                Value::String(Some(Box::new("a\"b".into()))),
-                serde_json::json!("a\"b"),
-            ),
-            (
-                Value::ChronoDateTimeUtc(Some(Box::new(t))),
-                serde_json::json!("2026-01-02T03:04:05.123456Z"),
-            ),
-            (
-                Value::Json(Some(Box::new(serde_json::json!({"k": [1]})))),
-                serde_json::json!({"k": [1]}),
-            ),
-            (
-                Value::Bytes(Some(Box::new(vec![0, 255]))),
-                serde_json::json!("\\x00ff"),
-            ),
-        ];
-        for (value, expected) in cases {
-            assert_eq!(json_of(&value).unwrap(), expected, "{value:?}");
-        }
-    }
 
     #[test]
     fn copy_text_escapes_and_marks_null() {

@@ -18,6 +18,7 @@ use std::time::Duration;
 use pulse_config::{Backend, Config};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, TransactionTrait};
 
+pub use dialect::Plans;
 pub use sea_orm;
 pub use tenant::TenantTx;
 
@@ -109,13 +110,20 @@ impl Db {
 
     /// Opens a read-write transaction scoped to `client`.
     pub async fn tenant(&self, client: pulse_core::ClientId) -> pulse_core::Result<TenantTx> {
-        self.tenant_on(&self.primary, client).await
+        self.tenant_on(&self.primary, client, Plans::Custom).await
+    }
+
+    /// Opens a read-write transaction scoped to `client` for one page of a connector's writes: like
+    /// [`Db::tenant`], but PostgreSQL may reuse cached plans ([`Plans::Cached`]), which keeps the
+    /// per-row foreign-key checks of a page cheap.
+    pub async fn tenant_page(&self, client: pulse_core::ClientId) -> pulse_core::Result<TenantTx> {
+        self.tenant_on(&self.primary, client, Plans::Cached).await
     }
 
     /// Opens a read transaction scoped to `client` on the reader (the replica when configured).
     /// Use only for reads that may lag the primary slightly (analytics), never for auth checks.
     pub async fn tenant_read(&self, client: pulse_core::ClientId) -> pulse_core::Result<TenantTx> {
-        self.tenant_on(&self.reader, client).await
+        self.tenant_on(&self.reader, client, Plans::Custom).await
     }
 
     /// Opens a read-only transaction scoped to `client` on the reader whose statements all see one
@@ -136,25 +144,27 @@ impl Db {
             }
             Backend::Sqlite => self.reader.begin().await?,
         };
-        self.enter(tx, client).await
+        self.enter(tx, client, Plans::Custom).await
     }
 
     async fn tenant_on(
         &self,
         conn: &DatabaseConnection,
         client: pulse_core::ClientId,
+        plans: Plans,
     ) -> pulse_core::Result<TenantTx> {
         let tx = conn.begin().await?;
-        self.enter(tx, client).await
+        self.enter(tx, client, plans).await
     }
 
     async fn enter(
         &self,
         tx: sea_orm::DatabaseTransaction,
         client: pulse_core::ClientId,
+        plans: Plans,
     ) -> pulse_core::Result<TenantTx> {
         if let Some(role) = &self.app_role {
-            dialect::enter_tenant(&tx, role, client).await?;
+            dialect::enter_tenant(&tx, role, client, plans).await?;
         }
         Ok(TenantTx::new(tx, client))
     }

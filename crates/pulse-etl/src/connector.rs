@@ -167,6 +167,7 @@ pub struct SyncContext {
     control: Arc<RunControl>,
     started: Instant,
     started_done: Option<u64>,
+    last_done: u64,
 }
 
 impl std::fmt::Debug for SyncContext {
@@ -198,6 +199,7 @@ impl SyncContext {
             control,
             started: Instant::now(),
             started_done: None,
+            last_done: 0,
         }
     }
 
@@ -319,14 +321,19 @@ impl SyncContext {
     ) -> Result<(), SyncError> {
         // The page's rows are written in `tx`; its checkpoint is not.
         crate::failpoint::hit("sync.before_checkpoint");
-        tx.save_checkpoint(&checkpoint).await?;
-        tx.set_progress(&progress).await?;
+        tx.save_page(&checkpoint, &progress).await?;
         crate::failpoint::hit("sync.before_commit");
         tx.commit().await?;
         crate::failpoint::hit("sync.after_commit");
         self.checkpoint = Some(checkpoint);
         self.broadcast(&progress);
         Ok(())
+    }
+
+    /// Items this run has reported done (its last progress less its first): how much it wrote.
+    pub(crate) fn items_done(&self) -> u64 {
+        self.last_done
+            .saturating_sub(self.started_done.unwrap_or(self.last_done))
     }
 
     /// Stores and broadcasts progress without other writes.
@@ -353,6 +360,7 @@ impl SyncContext {
 
     fn broadcast(&mut self, progress: &Progress) {
         let start = *self.started_done.get_or_insert(progress.done);
+        self.last_done = progress.done;
         let secs = self.started.elapsed().as_secs_f64();
         let rate = (secs > 0.0).then(|| progress.done.saturating_sub(start) as f64 / secs);
         let eta_seconds = match (rate, progress.total) {

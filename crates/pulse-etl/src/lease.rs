@@ -85,7 +85,7 @@ impl Lease {
     /// ours. On PostgreSQL the fencing update also locks the job row until commit, so no rescuer
     /// can take the job over while the transaction's writes are pending.
     pub async fn begin(&self, engine: &Engine) -> Result<JobTx, SyncError> {
-        let tx = engine.db().tenant(self.client).await?;
+        let tx = engine.db().tenant_page(self.client).await?;
         let now = engine.now();
         let fenced = jobs::Entity::update_many()
             .col_expr(jobs::Column::HeartbeatAt, Expr::value(now))
@@ -177,6 +177,22 @@ impl JobTx {
         self.update_job(
             jobs::Entity::update_many()
                 .col_expr(jobs::Column::Checkpoint, Expr::value(checkpoint.clone())),
+        )
+        .await
+    }
+
+    /// Stores a page's resume point and the progress shown for it in one fenced update (commit it
+    /// with the rows the checkpoint covers).
+    pub async fn save_page(
+        &self,
+        checkpoint: &Value,
+        progress: &Progress,
+    ) -> Result<(), SyncError> {
+        let value = serde_json::to_value(progress).unwrap_or(Value::Null);
+        self.update_job(
+            jobs::Entity::update_many()
+                .col_expr(jobs::Column::Checkpoint, Expr::value(checkpoint.clone()))
+                .col_expr(jobs::Column::Progress, Expr::value(value)),
         )
         .await
     }

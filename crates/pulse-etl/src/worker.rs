@@ -117,8 +117,15 @@ impl Worker {
     async fn run_claim(&self, claim: Claim, control: Arc<RunControl>) -> RunOutcome {
         let Claim { job, lease, .. } = claim;
         crate::failpoint::hit("worker.after_claim");
-        let result = self.sync(&job, &lease, control.clone()).await;
+        let (result, items) = self.sync(&job, &lease, control.clone()).await;
         let status = self.settle(&job, &lease, result, &control).await;
+        if status == Some(JobStatus::Succeeded) {
+            // A large sync changed the tables' shape: new statistics also replace the plans
+            // cached while they were small (see `pulse_db::Plans::Cached`).
+            if let Err(e) = self.engine.db().refresh_statistics_after(items).await {
+                tracing::warn!(job = %job.id, error = %e, "refreshing planner statistics failed");
+            }
+        }
         if let Ok(updated) = self.engine.get(job.client, job.id).await {
             if status.is_some() {
                 self.engine
@@ -132,11 +139,24 @@ impl Worker {
         }
     }
 
+    /// Runs the job's connector; returns its result and the items it reported done.
     async fn sync(
         &self,
         job: &Job,
         lease: &Lease,
         control: Arc<RunControl>,
+    ) -> (Result<(), SyncError>, u64) {
+        let mut items = 0;
+        let result = self.sync_items(job, lease, control, &mut items).await;
+        (result, items)
+    }
+
+    async fn sync_items(
+        &self,
+        job: &Job,
+        lease: &Lease,
+        control: Arc<RunControl>,
+        items: &mut u64,
     ) -> Result<(), SyncError> {
         if job.cancel_requested {
             return Err(SyncError::Cancelled);
@@ -185,6 +205,7 @@ impl Worker {
         };
         let _ = stop_tx.send(true);
         let _ = heartbeat.await;
+        *items = ctx.items_done();
         result
     }
 

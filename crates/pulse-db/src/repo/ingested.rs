@@ -219,7 +219,7 @@ where
 }
 
 /// [`store`] on PostgreSQL: the rows, stamped with their id, client and sync time, go through
-/// [`crate::dialect::upsert_json`].
+/// [`crate::dialect::upsert_arrays`].
 async fn store_json<E>(
     tx: &TenantTx,
     rows: impl Iterator<Item = E::Model>,
@@ -240,7 +240,7 @@ where
         row.set(E::synced_col(), now.into());
         row
     });
-    Ok(crate::dialect::upsert_json::<E>(
+    Ok(crate::dialect::upsert_arrays::<E>(
         tx.conn(),
         stamped,
         &[E::client_col(), E::source_col(), E::external_col()],

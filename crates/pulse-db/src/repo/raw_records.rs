@@ -47,7 +47,7 @@ pub async fn upsert(tx: &TenantTx, rows: Vec<Model>) -> Result<u64> {
         row
     });
     if tx.conn().get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-        return Ok(crate::dialect::upsert_json::<Entity>(tx.conn(), rows, &KEY, &UPDATE).await?);
+        return Ok(crate::dialect::upsert_arrays::<Entity>(tx.conn(), rows, &KEY, &UPDATE).await?);
     }
     let mut written = 0u64;
     let mut rows = rows.peekable();
