@@ -956,6 +956,61 @@ both_backends!(
 );
 
 /// A connector that keeps no raw records refuses a re-convert with a message, at once.
+async fn reconvert_needs_no_repository_on_disk(backend: Backend) {
+    let Shop {
+        engine,
+        clock,
+        client: a,
+        _dir,
+        repo,
+        integration: integ,
+        worker,
+        ..
+    } = shop(&backend).await;
+    let first = run(&engine, &clock, &worker, a, integ, "shop").await;
+    assert_eq!(first.status, JobStatus::Succeeded, "{:?}", first.last_error);
+    let ids = |rows: Vec<commits::Model>| -> Vec<(String, uuid::Uuid)> {
+        rows.into_iter().map(|c| (c.sha, c.id)).collect()
+    };
+    let before = ids(commits_by_sha(&engine, a).await);
+    assert_eq!(before.len(), 6);
+
+    // The clone is gone from the worker; its kept raw records are enough.
+    std::fs::rename(&repo, repo.with_file_name("moved-away")).unwrap();
+    clock.advance(Duration::from_secs(1));
+    let job = engine
+        .queue(a, integ, "shop", pulse_etl::JobMode::Reconvert)
+        .await
+        .unwrap();
+    worker
+        .run_next()
+        .await
+        .unwrap()
+        .expect("the re-convert runs");
+    let job = engine.get(a, job.id).await.unwrap();
+    assert_eq!(job.status, JobStatus::Succeeded, "{:?}", job.last_error);
+    assert_eq!(ids(commits_by_sha(&engine, a).await), before);
+
+    // A scope the integration never collected has nothing to re-convert.
+    let job = engine
+        .queue(a, integ, "other", pulse_etl::JobMode::Reconvert)
+        .await
+        .unwrap();
+    worker
+        .run_next()
+        .await
+        .unwrap()
+        .expect("the re-convert runs");
+    let job = engine.get(a, job.id).await.unwrap();
+    assert_eq!(job.status, JobStatus::Failed);
+    let error = job.last_error.unwrap_or_default();
+    assert!(error.contains("run a sync first"), "{error}");
+}
+both_backends!(
+    reconvert_needs_no_repository_on_disk,
+    reconvert_needs_no_repository_on_disk
+);
+
 async fn reconvert_is_refused_by_connectors_without_it(backend: Backend) {
     let db = database(&backend).await;
     let (engine, _clock) = manual_engine(&db);

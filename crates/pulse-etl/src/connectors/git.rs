@@ -148,7 +148,10 @@ impl GitConnector {
         self
     }
 
-    fn resolve(&self, integration: &IntegrationConfig) -> Result<Resolved, SyncError> {
+    /// The integration's settings. With [`Disk::Read`] the repository must be readable where the
+    /// rules say; a re-convert ([`Disk::Skip`]) reads only kept raw records, so the path is taken
+    /// as written (the scope is still named after it).
+    fn resolve(&self, integration: &IntegrationConfig, disk: Disk) -> Result<Resolved, SyncError> {
         let rules = integration.integration.rules.clone().ok_or_else(|| {
             SyncError::Permanent(
                 "the git integration has no rules: set rules.path to the repository's directory"
@@ -161,7 +164,10 @@ impl GitConnector {
                  tag_pattern, environment, is_production, branch, page_size, tag_page_size"
             ))
         })?;
-        let path = check_path(&rules.path, self.settings.allowed_root.as_deref())?;
+        let path = match disk {
+            Disk::Read => check_path(&rules.path, self.settings.allowed_root.as_deref())?,
+            Disk::Skip => written_path(&rules.path)?,
+        };
         let pattern_text = rules.tag_pattern.as_deref().unwrap_or(DEFAULT_TAG_PATTERN);
         let pattern = Regex::new(pattern_text).map_err(|e| {
             SyncError::Permanent(format!(
@@ -202,15 +208,21 @@ impl GitConnector {
     }
 
     async fn open(&self, integration: &IntegrationConfig) -> Result<(Resolved, Repo), SyncError> {
-        let resolved = self.resolve(integration)?;
+        let resolved = self.resolve(integration, Disk::Read)?;
         let repo = Repo::open(&resolved.path, self.settings.allowed_root.as_deref()).await?;
         Ok((resolved, repo))
     }
 }
 
-/// Checks `raw` names an existing directory (under `root` when given) and returns its canonical
-/// form. Every refusal says what to change.
-pub fn check_path(raw: &str, root: Option<&Path>) -> Result<PathBuf, SyncError> {
+/// Whether resolving an integration's settings needs its repository on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Disk {
+    Read,
+    Skip,
+}
+
+/// `raw` as an absolute path, without touching the disk. Every refusal says what to change.
+fn written_path(raw: &str) -> Result<PathBuf, SyncError> {
     let raw = raw.trim();
     if raw.is_empty() {
         return Err(SyncError::Permanent(
@@ -223,6 +235,14 @@ pub fn check_path(raw: &str, root: Option<&Path>) -> Result<PathBuf, SyncError> 
             "rules.path '{raw}' is relative: give the repository's absolute path"
         )));
     }
+    Ok(given.to_path_buf())
+}
+
+/// Checks `raw` names an existing directory (under `root` when given) and returns its canonical
+/// form. Every refusal says what to change.
+pub fn check_path(raw: &str, root: Option<&Path>) -> Result<PathBuf, SyncError> {
+    let raw = raw.trim();
+    let given = written_path(raw)?;
     let path = std::fs::canonicalize(given).map_err(|e| {
         SyncError::Permanent(format!(
             "the repository path '{raw}' cannot be read on the worker ({e}); check that it exists \
@@ -1273,16 +1293,12 @@ impl Connector for GitConnector {
     }
 
     async fn reconvert(&self, ctx: &mut SyncContext) -> Result<(), SyncError> {
-        let cfg = self.resolve(ctx.integration())?;
-        if ctx.scope() != cfg.scope {
-            return Err(SyncError::Permanent(format!(
-                "the scope '{}' is not this integration's repository ('{}')",
-                ctx.scope(),
-                cfg.scope
-            )));
-        }
+        // The kept raw records and the repository row are the job's scope's: a scope this
+        // integration never collected finds none of either and is refused below.
+        let cfg = self.resolve(ctx.integration(), Disk::Skip)?;
+        let scope = ctx.scope().to_string();
         let integration = ctx.job().integration;
-        let repo_key = format!("{integration}/{}", cfg.scope);
+        let repo_key = format!("{integration}/{scope}");
         let total = ctx.raw_record_count().await?;
         let tx = ctx.begin().await?;
         let repository_id =
@@ -1291,7 +1307,7 @@ impl Connector for GitConnector {
                 .ok_or_else(|| {
                     SyncError::Permanent(format!(
                         "nothing of '{}' has been collected yet: run a sync first",
-                        cfg.scope
+                        scope
                     ))
                 })?;
         let people = PersonResolver::load(tx.tenant()).await?;
@@ -1310,7 +1326,7 @@ impl Connector for GitConnector {
             .unwrap_or_default();
         ctx.log(
             LogLevel::Info,
-            &format!("re-converting {total} kept raw records of {}", cfg.scope),
+            &format!("re-converting {total} kept raw records of {}", scope),
             Some(json!({"records": total})),
         )
         .await?;
@@ -1354,7 +1370,7 @@ impl Connector for GitConnector {
         }
         ctx.log(
             LogLevel::Info,
-            &format!("re-converted {} raw records of {}", at.done, cfg.scope),
+            &format!("re-converted {} raw records of {}", at.done, scope),
             Some(json!({"records": at.done})),
         )
         .await?;
