@@ -235,9 +235,13 @@ impl BucketSpec {
     /// Groups values by the bucket of their instant. The result has one entry
     /// per bucket (empty buckets included); values outside the range are dropped.
     pub fn group<V>(&self, items: impl IntoIterator<Item = (Timestamp, V)>) -> Vec<Vec<V>> {
+        let placer = Placer::new(self);
         let mut groups: Vec<Vec<V>> = self.buckets().iter().map(|_| Vec::new()).collect();
         for (at, value) in items {
-            if let Some(slot) = self.bucket_index(at).and_then(|i| groups.get_mut(i)) {
+            if let Some(slot) = placer
+                .bucket(at.timestamp())
+                .and_then(|i| groups.get_mut(i))
+            {
                 slot.push(value);
             }
         }
@@ -268,6 +272,78 @@ impl BucketSpec {
     ) -> Vec<SeriesPoint<u64>> {
         self.series(times.into_iter().map(|t| (t, ())), |v| v.len() as u64)
     }
+}
+
+/// Places many instants (Unix seconds) in a spec's range and buckets, with the answers of
+/// [`BucketSpec::contains`] and [`BucketSpec::bucket_index`], without converting each instant to
+/// a local date.
+///
+/// Wherever the local date only moves forward across the buckets' edges, an instant is in a
+/// bucket exactly when it lies between the bucket's first instant and the next one's, so placing
+/// it is a binary search over seconds. A clock set back across one of the edges' midnights (the
+/// last second of the day before is then ambiguous), or an edge whose day does not exist, makes
+/// that untrue; the placer then converts every instant as the spec does. Either way the answers
+/// are the spec's own.
+#[derive(Debug, Clone)]
+pub struct Placer {
+    spec: BucketSpec,
+    /// Each bucket's first instant and the range's end, when comparing seconds is exact.
+    edges: Option<Vec<i64>>,
+}
+
+impl Placer {
+    /// A placer for `spec`'s range and buckets.
+    pub fn new(spec: &BucketSpec) -> Self {
+        let tz = spec.tz;
+        let mut dates: Vec<NaiveDate> = spec.buckets().iter().map(|b| b.first_day).collect();
+        dates.push(spec.end + Duration::days(1));
+        let edge = |date: NaiveDate| -> Option<i64> {
+            let last_second = (date - Duration::days(1)).and_hms_opt(23, 59, 59)?;
+            if matches!(
+                tz.from_local_datetime(&last_second),
+                LocalResult::Ambiguous(..)
+            ) {
+                return None;
+            }
+            let at = local_midnight(date, tz);
+            (at.with_timezone(&tz).date_naive() == date).then_some(at.timestamp())
+        };
+        let edges: Option<Vec<i64>> = dates.into_iter().map(edge).collect();
+        Self {
+            spec: spec.clone(),
+            edges: edges.filter(|e| e.windows(2).all(|w| w[0] < w[1])),
+        }
+    }
+
+    /// Whether the instant falls inside the range ([`BucketSpec::contains`]).
+    pub fn contains(&self, at: i64) -> bool {
+        match &self.edges {
+            Some(edges) => edges[0] <= at && at < edges[edges.len() - 1],
+            None => self.spec.contains(instant_of(at)),
+        }
+    }
+
+    /// The bucket of the instant ([`BucketSpec::bucket_index`]).
+    pub fn bucket(&self, at: i64) -> Option<usize> {
+        match &self.edges {
+            Some(edges) => {
+                if at < edges[0] || at >= edges[edges.len() - 1] {
+                    return None;
+                }
+                Some(edges.partition_point(|&e| e <= at) - 1)
+            }
+            None => self.spec.bucket_index(instant_of(at)),
+        }
+    }
+
+    /// Whether instants are placed by comparing seconds (no local date is computed).
+    pub fn compares_seconds(&self) -> bool {
+        self.edges.is_some()
+    }
+}
+
+fn instant_of(secs: i64) -> Timestamp {
+    Utc.timestamp_opt(secs, 0).single().unwrap_or_default()
 }
 
 /// Parses an IANA time-zone name such as `"America/New_York"`.

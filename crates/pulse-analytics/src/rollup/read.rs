@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::dims::{kind, Dim};
 use super::facts::*;
-use super::report::{self, instant, DoraFacts};
+use super::report::{self, DoraFacts};
 
 /// The UTC days `[from, to)` holding every instant of `[start, end)`.
 fn days(start: i64, end: i64) -> (i64, i64) {
@@ -126,9 +126,10 @@ pub async fn counts(tx: &TenantTx, spec: &BucketSpec) -> Result<HashMap<Dim, Cou
         .filter(|d| !(whole.0..whole.1).contains(d))
         .collect();
     edges.dedup();
+    let placer = pulse_metrics::time::Placer::new(spec);
     for c in rollups::cells_of_kinds(tx, &families, &kinds, &edges, false).await? {
         let e = out.entry(dim(c.key.dim_kind, c.key.dim_id)).or_default();
-        let inside = |at: i64| spec.contains(instant(at));
+        let inside = |at: i64| placer.contains(at);
         match c.key.family {
             family::DEPLOYMENT => {
                 let mut list: Vec<DeploymentFact> = Vec::new();

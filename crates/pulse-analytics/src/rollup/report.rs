@@ -12,7 +12,7 @@ use pulse_metrics::pull_requests::{
     PullRequestReport, ReviewDepth, ReworkAfterReview, SizeBucket, SizeCounts, StageDistributions,
 };
 use pulse_metrics::stats::{median, ratio, Distribution};
-use pulse_metrics::time::BucketSpec;
+use pulse_metrics::time::{BucketSpec, Placer};
 
 use super::facts::*;
 
@@ -43,7 +43,8 @@ fn clamp(span: i64) -> (f64, bool) {
 /// The DORA report of `spec`'s range from facts, equal to `pulse_metrics::dora::dora_report`
 /// over the records the facts were computed from.
 pub fn dora(facts: &DoraFacts, spec: &BucketSpec) -> DoraReport {
-    let inside = |at: i64| spec.contains(instant(at));
+    let placer = Placer::new(spec);
+    let inside = |at: i64| placer.contains(at);
     let deployments: Vec<&DeploymentFact> =
         facts.deployments.iter().filter(|d| inside(d.at)).collect();
 
@@ -174,10 +175,8 @@ pub fn dora(facts: &DoraFacts, spec: &BucketSpec) -> DoraReport {
 /// The pull-request report of `spec`'s range from facts, equal to
 /// `pulse_metrics::pull_requests::pull_request_report` over the pull requests they came from.
 pub fn pull_requests(facts: &[PullRequestFact], spec: &BucketSpec) -> PullRequestReport {
-    let merged: Vec<&PullRequestFact> = facts
-        .iter()
-        .filter(|p| spec.contains(instant(p.at)))
-        .collect();
+    let placer = Placer::new(spec);
+    let merged: Vec<&PullRequestFact> = facts.iter().filter(|p| placer.contains(p.at)).collect();
     let dist = |f: fn(&PullRequestFact) -> i64| {
         Distribution::from_secs(&merged.iter().map(|p| f(p)).collect::<Vec<_>>())
     };
@@ -239,10 +238,11 @@ pub fn pull_requests(facts: &[PullRequestFact], spec: &BucketSpec) -> PullReques
 /// started before its end (the sprint report's `planning_accuracy_issues`).
 pub fn predictability(facts: &[SprintFact], spec: &BucketSpec) -> Option<f64> {
     let end = spec.range_end().timestamp();
+    let placer = Placer::new(spec);
     let (mut committed, mut done) = (0usize, 0usize);
     for s in facts
         .iter()
-        .filter(|s| spec.contains(instant(s.at)) && s.start < end)
+        .filter(|s| placer.contains(s.at) && s.start < end)
     {
         committed += s.committed as usize;
         done += s.completed as usize;
@@ -252,9 +252,10 @@ pub fn predictability(facts: &[SprintFact], spec: &BucketSpec) -> Option<f64> {
 
 /// Median of the clamped lead times in the range (a portfolio row's `lead_time_median_secs`).
 pub fn lead_median(facts: &[LeadFact], spec: &BucketSpec) -> Option<f64> {
+    let placer = Placer::new(spec);
     let values: Vec<f64> = facts
         .iter()
-        .filter(|l| spec.contains(instant(l.at)))
+        .filter(|l| placer.contains(l.at))
         .map(|l| l.span.max(0) as f64)
         .collect();
     Distribution::from_values(&values).map(|d| d.median)
@@ -263,8 +264,9 @@ pub fn lead_median(facts: &[LeadFact], spec: &BucketSpec) -> Option<f64> {
 /// Work items completed in the range and created before its end.
 pub fn completed(facts: &[WorkFact], spec: &BucketSpec) -> usize {
     let end = spec.range_end().timestamp();
+    let placer = Placer::new(spec);
     facts
         .iter()
-        .filter(|w| spec.contains(instant(w.at)) && w.created < end)
+        .filter(|w| placer.contains(w.at) && w.created < end)
         .count()
 }
