@@ -149,8 +149,8 @@ impl GitConnector {
     }
 
     /// The integration's settings. With [`Disk::Read`] the repository must be readable where the
-    /// rules say; a re-convert ([`Disk::Skip`]) reads only kept raw records, so the path is taken
-    /// as written (the scope is still named after it).
+    /// rules say; a re-convert ([`Disk::Skip`]) reads only kept raw records, so the path is only
+    /// checked to be absolute.
     fn resolve(&self, integration: &IntegrationConfig, disk: Disk) -> Result<Resolved, SyncError> {
         let rules = integration.integration.rules.clone().ok_or_else(|| {
             SyncError::Permanent(
