@@ -224,7 +224,11 @@ impl BucketSpec {
     /// Index into [`BucketSpec::buckets`] of the bucket containing `at`, or
     /// `None` when `at` is outside the range.
     pub fn bucket_index(&self, at: Timestamp) -> Option<usize> {
-        let date = self.local_date(at);
+        self.bucket_of_date(self.local_date(at))
+    }
+
+    /// Index of the bucket holding the local date `date`, or `None` when it is outside the range.
+    pub fn bucket_of_date(&self, date: NaiveDate) -> Option<usize> {
         if date < self.start || date > self.end {
             return None;
         }

@@ -130,3 +130,66 @@ fn compares_seconds_except_where_local_dates_go_back() {
     .unwrap();
     assert!(!Placer::new(&apia).compares_seconds());
 }
+
+/// Deployment frequency as defined: each deployment's local date, grouped by the spec.
+fn reference_frequency(
+    times: &[chrono::DateTime<Utc>],
+    spec: &BucketSpec,
+) -> (usize, usize, Vec<(u64, u64)>) {
+    use std::collections::BTreeSet;
+    let inside: Vec<_> = times
+        .iter()
+        .copied()
+        .filter(|&t| spec.contains(t))
+        .collect();
+    let days: BTreeSet<NaiveDate> = inside.iter().map(|&t| spec.local_date(t)).collect();
+    let series = spec
+        .series(inside.iter().map(|&t| (t, spec.local_date(t))), |dates| {
+            let distinct: BTreeSet<&NaiveDate> = dates.iter().collect();
+            (dates.len() as u64, distinct.len() as u64)
+        })
+        .into_iter()
+        .map(|p| p.value)
+        .collect();
+    (inside.len(), days.len(), series)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn deployment_frequency_counts_local_days(
+        zone in 0..ZONES.len(),
+        start in 0..3650i64,
+        days in 0..120i64,
+        granularity in 0..4usize,
+        hours in prop::collection::vec(-48..3000i64, 0..60),
+    ) {
+        use pulse_metrics::dora::{deployment_frequency, Deployment, DeploymentSource, DeploymentStatus};
+        let spec = spec(zone, start, days, granularity);
+        let times: Vec<_> = hours
+            .iter()
+            .map(|h| spec.range_start() + Duration::minutes(h * 47))
+            .collect();
+        let deployments: Vec<Deployment> = times
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| Deployment {
+                id: format!("d{i}"),
+                repos: vec!["api".into()],
+                environment: "production".into(),
+                is_production: true,
+                status: DeploymentStatus::Success,
+                started_at: t,
+                finished_at: Some(t),
+                source: DeploymentSource::Manual,
+            })
+            .collect();
+        let f = deployment_frequency(&deployments, &spec);
+        let (n, distinct, series) = reference_frequency(&times, &spec);
+        prop_assert_eq!(f.deployments, n);
+        prop_assert_eq!(f.deployment_days, distinct);
+        let got: Vec<(u64, u64)> = f.series.iter().map(|p| (p.value.deployments, p.value.deployment_days)).collect();
+        prop_assert_eq!(got, series);
+    }
+}

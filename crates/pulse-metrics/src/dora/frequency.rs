@@ -4,10 +4,9 @@ use super::linking::{finish, DeploymentSet};
 use super::model::Deployment;
 use crate::benchmarks::DeploymentDayMedians;
 use crate::stats::median;
-use crate::time::{BucketSpec, Granularity, SeriesPoint};
-use chrono::NaiveDate;
+use crate::time::{BucketSpec, Granularity, Placer, SeriesPoint};
+use chrono::Duration;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
 
 /// Average length of a Gregorian month in days (365.2425 / 12), used for the
 /// per-month average.
@@ -51,29 +50,35 @@ pub struct DeploymentFrequency {
 /// whose `finished_at` falls in the range of `spec`.
 pub fn deployment_frequency(deployments: &[Deployment], spec: &BucketSpec) -> DeploymentFrequency {
     let set = DeploymentSet::new(deployments);
-    let times: Vec<_> = set
+    // Each deployment's local day, as days after `spec.start` (placed once, in order).
+    let daily = Placer::new(&spec.with_granularity(Granularity::Day));
+    let mut days: Vec<i64> = set
         .successful()
         .map(finish)
-        .filter(|&t| spec.contains(t))
+        .filter_map(|t| daily.bucket(t.timestamp()))
+        .map(|i| i as i64)
         .collect();
-    let days: BTreeSet<NaiveDate> = times.iter().map(|&t| spec.local_date(t)).collect();
+    days.sort_unstable();
+    let deployments = days.len();
+    let deployment_days =
+        days.windows(2).filter(|w| w[0] != w[1]).count() + usize::from(deployments > 0);
     let days_in_range = spec.days();
     let per_day = if days_in_range > 0 {
-        times.len() as f64 / days_in_range as f64
+        deployments as f64 / days_in_range as f64
     } else {
         0.0
     };
-    let series = bucketed(spec, &times);
+    let series = bucketed(spec, &days);
     let median_days = |g: Granularity| {
-        let counts: Vec<f64> = bucketed(&spec.with_granularity(g), &times)
+        let counts: Vec<f64> = bucketed(&spec.with_granularity(g), &days)
             .iter()
             .map(|p| p.value.deployment_days as f64)
             .collect();
         median(&counts).unwrap_or(0.0)
     };
     DeploymentFrequency {
-        deployments: times.len(),
-        deployment_days: days.len(),
+        deployments,
+        deployment_days,
         days_in_range,
         per_day,
         per_week: per_day * 7.0,
@@ -87,12 +92,28 @@ pub fn deployment_frequency(deployments: &[Deployment], spec: &BucketSpec) -> De
     }
 }
 
-fn bucketed(spec: &BucketSpec, times: &[crate::Timestamp]) -> Vec<SeriesPoint<FrequencyBucket>> {
-    spec.series(times.iter().map(|&t| (t, spec.local_date(t))), |dates| {
-        let distinct: BTreeSet<&NaiveDate> = dates.iter().collect();
-        FrequencyBucket {
-            deployments: dates.len() as u64,
-            deployment_days: distinct.len() as u64,
+/// Deployments and distinct deployment days per bucket of `spec`, from the sorted local days
+/// (days after `spec.start`) of the deployments.
+fn bucketed(spec: &BucketSpec, days: &[i64]) -> Vec<SeriesPoint<FrequencyBucket>> {
+    let buckets = spec.buckets();
+    let mut values = vec![FrequencyBucket::default(); buckets.len()];
+    let mut previous = None;
+    for &day in days {
+        let date = spec.start + Duration::days(day);
+        if let Some(slot) = spec.bucket_of_date(date).and_then(|i| values.get_mut(i)) {
+            slot.deployments += 1;
+            if previous != Some(day) {
+                slot.deployment_days += 1;
+            }
         }
-    })
+        previous = Some(day);
+    }
+    buckets
+        .iter()
+        .zip(values)
+        .map(|(bucket, value)| SeriesPoint {
+            period_start: bucket.period_start,
+            value,
+        })
+        .collect()
 }
