@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use pulse_core::Result;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
     QuerySelect, Set,
@@ -108,18 +109,46 @@ pub async fn refresh_pull_requests(tx: &TenantTx, ids: &[Uuid]) -> Result<()> {
                 .filter(|r| r.state == "approved")
                 .map(|r| r.submitted_at)
                 .min();
-            let mut am = pr.clone().into_active_model();
-            am.first_commit_at = Set(earliest(pr.first_commit_at, first_commit));
-            am.first_review_at = Set(earliest(pr.first_review_at, first_review));
-            am.approved_at = Set(earliest(pr.approved_at, approved));
-            am.commit_count = Set(pr.commit_count.max(commit_count));
-            am.review_count = Set(pr.review_count.max(others.len() as i64));
-            am.comment_count = Set(pr
-                .comment_count
-                .max(comment_counts.get(&pr.id).copied().unwrap_or(0)));
-            if am.is_changed() {
-                am.update(tx.conn()).await?;
+            let derived = (
+                earliest(pr.first_commit_at, first_commit),
+                earliest(pr.first_review_at, first_review),
+                earliest(pr.approved_at, approved),
+                pr.commit_count.max(commit_count),
+                pr.review_count.max(others.len() as i64),
+                pr.comment_count
+                    .max(comment_counts.get(&pr.id).copied().unwrap_or(0)),
+            );
+            let stored = (
+                pr.first_commit_at,
+                pr.first_review_at,
+                pr.approved_at,
+                pr.commit_count,
+                pr.review_count,
+                pr.comment_count,
+            );
+            if derived == stored {
+                continue;
             }
+            // One statement, without reading the row back.
+            let (first_commit_at, first_review_at, approved_at, commits, reviews, comments) =
+                derived;
+            pull_requests::Entity::update_many()
+                .col_expr(
+                    pull_requests::Column::FirstCommitAt,
+                    Expr::value(first_commit_at),
+                )
+                .col_expr(
+                    pull_requests::Column::FirstReviewAt,
+                    Expr::value(first_review_at),
+                )
+                .col_expr(pull_requests::Column::ApprovedAt, Expr::value(approved_at))
+                .col_expr(pull_requests::Column::CommitCount, Expr::value(commits))
+                .col_expr(pull_requests::Column::ReviewCount, Expr::value(reviews))
+                .col_expr(pull_requests::Column::CommentCount, Expr::value(comments))
+                .filter(pull_requests::Column::ClientId.eq(c))
+                .filter(pull_requests::Column::Id.eq(pr.id))
+                .exec(tx.conn())
+                .await?;
         }
     }
     Ok(())
