@@ -221,6 +221,28 @@ async fn run(
     engine.get(client, job.id).await.unwrap()
 }
 
+/// Queues a re-convert of `scope` and runs it to the end; returns the job afterwards.
+async fn reconvert(
+    engine: &Engine,
+    worker: &Worker,
+    client: ClientId,
+    integ: IntegrationId,
+    scope: &str,
+) -> Job {
+    let job = engine
+        .queue(client, integ, scope, pulse_etl::JobMode::Reconvert)
+        .await
+        .unwrap();
+    assert_eq!(job.mode, pulse_etl::JobMode::Reconvert);
+    let outcome = worker
+        .run_next()
+        .await
+        .unwrap()
+        .expect("the re-convert runs");
+    assert_eq!(outcome.job, job.id);
+    engine.get(client, job.id).await.unwrap()
+}
+
 async fn all<E: EntityTrait>(engine: &Engine, client: ClientId) -> Vec<E::Model> {
     use pulse_db::sea_orm::Iterable;
     let tx = engine.db().tenant(client).await.unwrap();
@@ -904,17 +926,7 @@ async fn reconvert_reloads_raw_records_under_the_current_settings(backend: Backe
     let c6 = commit(&repo, "2024-03-01T10:00:00+00:00", "After the last sync");
 
     clock.advance(Duration::from_secs(1));
-    let job = engine
-        .queue(a, integ, "shop", pulse_etl::JobMode::Reconvert)
-        .await
-        .unwrap();
-    assert_eq!(job.mode, pulse_etl::JobMode::Reconvert);
-    worker
-        .run_next()
-        .await
-        .unwrap()
-        .expect("the re-convert runs");
-    let job = engine.get(a, job.id).await.unwrap();
+    let job = reconvert(&engine, &worker, a, integ, "shop").await;
     assert_eq!(job.status, JobStatus::Succeeded, "{:?}", job.last_error);
     let progress = job.progress.clone().unwrap();
     assert_eq!((progress.done, progress.total), (8, Some(8)));
@@ -955,7 +967,8 @@ both_backends!(
     reconvert_reloads_raw_records_under_the_current_settings
 );
 
-/// A connector that keeps no raw records refuses a re-convert with a message, at once.
+/// A re-convert reads only what was kept: it works after the clone is gone, and finds nothing
+/// for a scope never collected.
 async fn reconvert_needs_no_repository_on_disk(backend: Backend) {
     let Shop {
         engine,
@@ -978,30 +991,12 @@ async fn reconvert_needs_no_repository_on_disk(backend: Backend) {
     // The clone is gone from the worker; its kept raw records are enough.
     std::fs::rename(&repo, repo.with_file_name("moved-away")).unwrap();
     clock.advance(Duration::from_secs(1));
-    let job = engine
-        .queue(a, integ, "shop", pulse_etl::JobMode::Reconvert)
-        .await
-        .unwrap();
-    worker
-        .run_next()
-        .await
-        .unwrap()
-        .expect("the re-convert runs");
-    let job = engine.get(a, job.id).await.unwrap();
+    let job = reconvert(&engine, &worker, a, integ, "shop").await;
     assert_eq!(job.status, JobStatus::Succeeded, "{:?}", job.last_error);
     assert_eq!(ids(commits_by_sha(&engine, a).await), before);
 
     // A scope the integration never collected has nothing to re-convert.
-    let job = engine
-        .queue(a, integ, "other", pulse_etl::JobMode::Reconvert)
-        .await
-        .unwrap();
-    worker
-        .run_next()
-        .await
-        .unwrap()
-        .expect("the re-convert runs");
-    let job = engine.get(a, job.id).await.unwrap();
+    let job = reconvert(&engine, &worker, a, integ, "other").await;
     assert_eq!(job.status, JobStatus::Failed);
     let error = job.last_error.unwrap_or_default();
     assert!(error.contains("run a sync first"), "{error}");
@@ -1011,6 +1006,7 @@ both_backends!(
     reconvert_needs_no_repository_on_disk
 );
 
+/// A connector that keeps no raw records refuses a re-convert with a message, at once.
 async fn reconvert_is_refused_by_connectors_without_it(backend: Backend) {
     let db = database(&backend).await;
     let (engine, _clock) = manual_engine(&db);
@@ -1020,12 +1016,7 @@ async fn reconvert_is_refused_by_connectors_without_it(backend: Backend) {
     registry.register(connector.clone());
     let worker = Worker::new(engine.clone(), Arc::new(registry), "w");
     let integ = integration(&engine, a, &["s"], None).await;
-    let job = engine
-        .queue(a, integ, "s", pulse_etl::JobMode::Reconvert)
-        .await
-        .unwrap();
-    worker.run_next().await.unwrap().expect("the job runs");
-    let job = engine.get(a, job.id).await.unwrap();
+    let job = reconvert(&engine, &worker, a, integ, "s").await;
     assert_eq!(job.status, JobStatus::Failed);
     assert_eq!(job.attempt, 1, "a permanent failure is not retried");
     let error = job.last_error.unwrap_or_default();
