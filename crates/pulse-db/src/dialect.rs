@@ -141,6 +141,8 @@ struct ArrayColumn {
     placeholder: Value,
     values: Vec<Value>,
     nulls: Vec<bool>,
+    /// Whether any row holds NULL here (the column then gets its `bool[]` companion).
+    any_null: bool,
 }
 
 /// PostgreSQL's upsert of many rows passed column by column: every column is one array parameter
@@ -230,6 +232,7 @@ where
                 placeholder,
                 values: Vec::with_capacity(page.len()),
                 nulls: Vec::with_capacity(page.len()),
+                any_null: false,
             });
         }
         for row in &page {
@@ -242,19 +245,19 @@ where
                     value
                 });
                 array.nulls.push(null);
+                array.any_null |= null;
             }
         }
         let shape: Vec<(&str, &str, bool)> = columns
             .iter()
             .zip(&arrays)
-            .map(|(col, a)| (col.as_str(), a.sql_type, a.nulls.contains(&true)))
+            .map(|(col, a)| (col.as_str(), a.sql_type, a.any_null))
             .collect();
         let sql = upsert_arrays_sql(table, &shape, &conflict, &update);
         let mut params = Vec::with_capacity(arrays.len() * 2);
         for array in arrays {
-            let nullable = array.nulls.contains(&true);
             params.push(Value::Array(array.kind, Some(Box::new(array.values))));
-            if nullable {
+            if array.any_null {
                 params.push(Value::Array(
                     ArrayType::Bool,
                     Some(Box::new(array.nulls.into_iter().map(Value::from).collect())),

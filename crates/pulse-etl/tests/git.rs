@@ -345,6 +345,22 @@ async fn shop(backend: &Backend) -> Shop {
     }
 }
 
+/// A [`shop`] whose repository has been synced once, successfully.
+async fn synced_shop(backend: &Backend) -> Shop {
+    let shop = shop(backend).await;
+    let first = run(
+        &shop.engine,
+        &shop.clock,
+        &shop.worker,
+        shop.client,
+        shop.integration,
+        "shop",
+    )
+    .await;
+    assert_eq!(first.status, JobStatus::Succeeded, "{:?}", first.last_error);
+    shop
+}
+
 async fn syncs_history_tags_and_increments(backend: Backend) {
     let Shop {
         engine,
@@ -894,10 +910,7 @@ async fn reconvert_reloads_raw_records_under_the_current_settings(backend: Backe
         integration: integ,
         worker,
         ..
-    } = shop(&backend).await;
-
-    let first = run(&engine, &clock, &worker, a, integ, "shop").await;
-    assert_eq!(first.status, JobStatus::Succeeded, "{:?}", first.last_error);
+    } = synced_shop(&backend).await;
     let commits_before = commits_by_sha(&engine, a).await;
     let deploys_before = all::<deployments::Entity>(&engine, a).await;
     let shipped_before = shipped(&engine, a).await;
@@ -979,9 +992,7 @@ async fn reconvert_needs_no_repository_on_disk(backend: Backend) {
         integration: integ,
         worker,
         ..
-    } = shop(&backend).await;
-    let first = run(&engine, &clock, &worker, a, integ, "shop").await;
-    assert_eq!(first.status, JobStatus::Succeeded, "{:?}", first.last_error);
+    } = synced_shop(&backend).await;
     let ids = |rows: Vec<commits::Model>| -> Vec<(String, uuid::Uuid)> {
         rows.into_iter().map(|c| (c.sha, c.id)).collect()
     };
