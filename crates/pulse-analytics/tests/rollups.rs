@@ -371,6 +371,32 @@ async fn maintenance(pg: Option<String>) {
         tx.rollback().await.unwrap();
         (cells, markers)
     };
+    // Every cell's running totals, checked against the sums of the counters of the cells of its
+    // family and dimension up to its day.
+    let totals = |db: Db| async move {
+        let tx = db.tenant_read(client).await.unwrap();
+        let cells = rollups::all_cells(&tx).await.unwrap();
+        let totals = rollups::running_totals(&tx).await.unwrap();
+        tx.rollback().await.unwrap();
+        let mut expected = Vec::new();
+        let mut run = (0, 0);
+        for (i, c) in cells.iter().enumerate() {
+            let same = i > 0 && {
+                let p = cells[i - 1].key;
+                (p.family, p.dim_kind, p.dim_id) == (c.key.family, c.key.dim_kind, c.key.dim_id)
+            };
+            if !same {
+                run = (0, 0);
+            }
+            run = (run.0 + c.items, run.1 + c.extra);
+            expected.push((c.key, run.0, run.1));
+        }
+        assert!(
+            totals == expected,
+            "running totals differ from the cells' sums"
+        );
+        totals
+    };
 
     // A rolled-back write leaves neither markers nor cells changed.
     let (cells0, markers0) = snapshot(db.clone()).await;
@@ -436,6 +462,7 @@ async fn maintenance(pg: Option<String>) {
     let stats = rollup::refresh_pending(&db, client).await.unwrap().unwrap();
     assert!(!stats.full, "{stats:?}");
     let (incremental, _) = snapshot(db.clone()).await;
+    let incremental_totals = totals(db.clone()).await;
     rollup::refresh_all(&db, client).await.unwrap();
     let (full, markers) = snapshot(db.clone()).await;
     assert!(markers.is_empty());
@@ -444,6 +471,7 @@ async fn maintenance(pg: Option<String>) {
         incremental == full,
         "incremental cells differ from a full recomputation"
     );
+    assert!(incremental_totals == totals(db.clone()).await);
     assert_same(&db, client, &range).await;
 }
 both_backends!(writes_are_seen_and_refreshes_are_exact, maintenance);

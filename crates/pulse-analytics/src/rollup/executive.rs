@@ -79,8 +79,25 @@ pub(crate) async fn movers(
     rollup(&parents, &[]).map_err(Error::internal)?;
 
     let (spec, prev_spec) = (f.spec(), prev.spec());
-    let now = read::counts(tx, &spec).await?;
-    let before = read::counts(tx, &prev_spec).await?;
+    let listed: Vec<Dim> = teams
+        .iter()
+        .filter(|t| within.has_team(t.id))
+        .map(|t| Dim {
+            kind: kind::TEAM,
+            id: t.id,
+        })
+        .chain(
+            projects
+                .iter()
+                .filter(|p| within.has_project(p.id))
+                .map(|p| Dim {
+                    kind: kind::PROJECT,
+                    id: p.id,
+                }),
+        )
+        .collect();
+    let now = read::counts(tx, &spec, &listed).await?;
+    let before = read::counts(tx, &prev_spec, &listed).await?;
     let rows = |k: i16,
                 list: Vec<(Uuid, &str, Option<Uuid>)>,
                 counts: &std::collections::HashMap<Dim, Counts>| {

@@ -6,7 +6,8 @@
 //! [`facts`] of that day: each successful or failed production deployment, deployed change, change
 //! never deployed, incident, merged pull request, completed work item and closed sprint, with its
 //! exact instant (to the second) and the values the metrics need (spans in seconds, flags,
-//! counts). Percentiles are not sketched: a report merges the facts of its range and runs the
+//! counts), and running totals of the counters up to that day, so counts over any range of whole
+//! days cost two cell lookups per dimension. Percentiles are not sketched: a report merges the facts of its range and runs the
 //! same statistics as the raw computation, so every number is exact, for any time zone, range and
 //! bucket size.
 //!
@@ -25,7 +26,8 @@
 //! A read serves cells only when the client has no pending marker (otherwise it computes from raw
 //! rows); [`refresh_pending`] runs before metric reads: under the client's refresh lock it
 //! recomputes the days the markers may affect (widened by the bound, [`refresh::refresh`]),
-//! replaces their cells and deletes exactly the markers it read, in one transaction.
+//! replaces their cells, brings the running totals of the later cells up to date and deletes
+//! exactly the markers it read, in one transaction.
 #![allow(clippy::module_name_repetitions)]
 
 pub mod compute;

@@ -82,10 +82,15 @@ pub struct Counts {
     pub completed: usize,
 }
 
-/// The counts of every team and project in a range, summed in SQL over the days the range covers
-/// whole; the (at most two) days it covers in part, and the rare items completed before they were
+/// The counts of each of `dims` (teams and projects) in a range: over the days the range covers
+/// whole, from the cells' running totals (two cells per dimension, whatever the range's length);
+/// the (at most two) days it covers in part, and the rare items completed before they were
 /// created, are read from their facts.
-pub async fn counts(tx: &TenantTx, spec: &BucketSpec) -> Result<HashMap<Dim, Counts>> {
+pub async fn counts(
+    tx: &TenantTx,
+    spec: &BucketSpec,
+    dims: &[Dim],
+) -> Result<HashMap<Dim, Counts>> {
     let (start, end) = bounds(spec);
     let families = [family::DEPLOYMENT, family::PULL_REQUEST, family::WORK];
     let kinds = [kind::TEAM, kind::PROJECT];
@@ -96,28 +101,38 @@ pub async fn counts(tx: &TenantTx, spec: &BucketSpec) -> Result<HashMap<Dim, Cou
     );
     let mut out: HashMap<Dim, Counts> = HashMap::new();
     let dim = |k: i16, id: Uuid| Dim { kind: k, id };
-    if whole.0 < whole.1 {
-        for s in rollups::sums(tx, &families, &kinds, whole.0, whole.1).await? {
+    if whole.0 < whole.1 && !dims.is_empty() {
+        let listed: Vec<(i16, Uuid)> = dims.iter().map(|d| (d.kind, d.id)).collect();
+        let mut odd_items = false;
+        for s in rollups::range_sums(tx, &families, &listed, whole.0, whole.1).await? {
             let e = out.entry(dim(s.dim_kind, s.dim_id)).or_default();
             let n = usize::try_from(s.items).unwrap_or(0);
             match s.family {
                 family::DEPLOYMENT => e.deployments += n,
                 family::PULL_REQUEST => e.merged += n,
-                _ => e.completed += usize::try_from(s.items - s.extra).unwrap_or(0),
+                _ => {
+                    odd_items |= s.extra > 0;
+                    e.completed += usize::try_from(s.items - s.extra).unwrap_or(0);
+                }
             }
         }
         // Items completed before their creation count only when created before the range's end.
-        let odd =
-            rollups::cells_of_kinds(tx, &[family::WORK], &kinds, &[whole.0, whole.1], true).await?;
-        for c in odd {
-            let mut list: Vec<WorkFact> = Vec::new();
-            decode(c.key.day, &c.data, &mut list)?;
-            out.entry(dim(c.key.dim_kind, c.key.dim_id))
-                .or_default()
-                .completed += list
-                .iter()
-                .filter(|w| w.created > w.at && w.created < end)
-                .count();
+        if odd_items {
+            let odd =
+                rollups::cells_of_kinds(tx, &[family::WORK], &kinds, &[whole.0, whole.1], true)
+                    .await?;
+            for c in odd {
+                let key = dim(c.key.dim_kind, c.key.dim_id);
+                if !out.contains_key(&key) {
+                    continue;
+                }
+                let mut list: Vec<WorkFact> = Vec::new();
+                decode(c.key.day, &c.data, &mut list)?;
+                out.entry(key).or_default().completed += list
+                    .iter()
+                    .filter(|w| w.created > w.at && w.created < end)
+                    .count();
+            }
         }
     }
     let (first, last) = days(start, end);

@@ -3,6 +3,7 @@
 //! days' cells replaced, in the caller's transaction.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use pulse_core::Result;
@@ -72,8 +73,8 @@ impl Group {
     /// Days recomputed per pass (bounds memory: each pass also loads its context).
     fn chunk_days(self) -> i64 {
         match self {
-            Group::Delivery => 60,
-            Group::PullRequests => 30,
+            Group::Delivery => 120,
+            Group::PullRequests => 60,
             Group::Work => 60,
             Group::Sprints => 120,
         }
@@ -169,20 +170,39 @@ pub async fn refresh(tx: &TenantTx) -> Result<RefreshStats> {
         }
     }
     for (g, list) in spans {
-        for (a, b) in merge(list) {
+        let merged = merge(list);
+        let first = merged.first().map(|&(a, _)| a);
+        let mut took = [Duration::ZERO; 3];
+        for (a, b) in merged {
             let mut start = a;
             while start <= b {
                 let end = (start + g.chunk_days()).min(b + 1);
+                let t = Instant::now();
                 if !stats.full {
                     rollups::delete_cells(tx, g.families(), Some((start, end))).await?;
                 }
                 let cells = compute_group(tx, &dims, g, start, end).await?;
+                took[0] += t.elapsed();
                 stats.cells += cells.len();
                 stats.days += end - start;
+                let t = Instant::now();
                 rollups::insert_cells(tx, cells).await?;
+                took[1] += t.elapsed();
                 start = end;
             }
         }
+        if let Some(first) = first {
+            let t = Instant::now();
+            rollups::update_running_totals(tx, g.families(), first).await?;
+            took[2] = t.elapsed();
+        }
+        tracing::debug!(
+            group = ?g,
+            compute_ms = took[0].as_millis() as u64,
+            write_ms = took[1].as_millis() as u64,
+            totals_ms = took[2].as_millis() as u64,
+            "aggregates refreshed"
+        );
     }
     rollups::delete_markers(tx, &markers.iter().map(|m| m.id).collect::<Vec<_>>()).await?;
     rollups::save_state(tx, &fingerprint).await?;
@@ -368,16 +388,17 @@ async fn compute_group(tx: &TenantTx, dims: &Dims, g: Group, a: i64, b: i64) -> 
             let (rows, memberships, issue_rows) = inputs::sprints(tx, ts(from), ts(to)).await?;
             let issue_map: HashMap<Uuid, &pulse_db::entity::issues::Model> =
                 issue_rows.iter().map(|i| (i.id, i)).collect();
+            let mut of_sprint: HashMap<Uuid, Vec<_>> = HashMap::new();
+            for m in &memberships {
+                of_sprint.entry(m.sprint_id).or_default().push(m);
+            }
             let mut by_dim: HashMap<DimIx, Vec<SprintFact>> = HashMap::new();
             for row in &rows {
                 let Some(sprint) = convert::sprint(row) else {
                     continue;
                 };
-                let of_sprint: Vec<_> = memberships
-                    .iter()
-                    .filter(|m| m.sprint_id == row.id)
-                    .collect();
-                let issues = convert::sprint_issues(&sprint, &of_sprint, &issue_map);
+                let mine = of_sprint.get(&row.id).map_or(&[][..], |v| v);
+                let issues = convert::sprint_issues(&sprint, mine, &issue_map);
                 if let Some(fact) = compute::sprint(row, &sprint, &issues, from, to) {
                     for ix in dims.of_sprint(row.board_id) {
                         by_dim.entry(ix).or_default().push(fact.clone());

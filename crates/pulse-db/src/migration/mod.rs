@@ -19,6 +19,7 @@ mod m20261123_000030_org_admin;
 mod m20261123_000040_metric_rules;
 mod m20261123_000050_rollups;
 mod m20261123_000060_covering_indexes;
+mod m20261206_000070_rollup_running_totals;
 
 use sea_orm::DatabaseConnection;
 pub use sea_orm_migration::MigratorTrait;
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000040_metric_rules::Migration),
             Box::new(m20261123_000050_rollups::Migration),
             Box::new(m20261123_000060_covering_indexes::Migration),
+            Box::new(m20261206_000070_rollup_running_totals::Migration),
         ]
     }
 }

@@ -381,43 +381,101 @@ pub async fn cells_of_kinds(
     rows.iter().map(cell_of).collect()
 }
 
-/// Sums of the counters per dimension and family over days `[from, to)`, for dimensions of
-/// these kinds.
-pub async fn sums(
+/// Brings the running totals (`run_items`, `run_extra`: the sums of the counters over the cells
+/// of the same family and dimension up to the cell's day) of these families up to date on days
+/// `from` and later, after cells from `from` on were replaced. Each dimension's total before
+/// `from` is read from its last earlier cell; only cells whose totals changed are written.
+pub async fn update_running_totals(tx: &TenantTx, families: &[i16], from: i64) -> Result<u64> {
+    let c = tx.client_uuid();
+    // A dimension's total before `from`, looked up by index for each row (a join against a
+    // list of dimensions made SQLite compare every row with every dimension).
+    let before = |column: &str| {
+        format!(
+            "COALESCE((SELECT b.{column} FROM rollup_cells b WHERE b.client_id = x.client_id \
+             AND b.family = x.family AND b.dim_kind = x.dim_kind AND b.dim_id = x.dim_id \
+             AND b.day < ? ORDER BY b.day DESC LIMIT 1), 0)"
+        )
+    };
+    let text = format!(
+        "UPDATE rollup_cells SET run_items = u.run_items, run_extra = u.run_extra FROM ( \
+           SELECT x.family, x.dim_kind, x.dim_id, x.day, \
+                  CAST(SUM(x.items) OVER p + {} AS bigint) AS run_items, \
+                  CAST(SUM(x.extra) OVER p + {} AS bigint) AS run_extra \
+           FROM rollup_cells x WHERE x.client_id = ? AND x.family IN ({}) AND x.day >= ? \
+           WINDOW p AS (PARTITION BY x.family, x.dim_kind, x.dim_id ORDER BY x.day) \
+         ) u \
+         WHERE rollup_cells.client_id = ? AND rollup_cells.family = u.family \
+           AND rollup_cells.dim_kind = u.dim_kind AND rollup_cells.dim_id = u.dim_id \
+           AND rollup_cells.day = u.day \
+           AND (rollup_cells.run_items <> u.run_items OR rollup_cells.run_extra <> u.run_extra)",
+        before("run_items"),
+        before("run_extra"),
+        marks(families.len()),
+    );
+    let mut values: Vec<Value> = vec![from.into(), from.into(), c.into()];
+    values.extend(families.iter().map(|&f| Value::from(f)));
+    values.extend([from.into(), c.into()]);
+    exec(tx, &text, values).await
+}
+
+/// Sums of the counters of each of `dims` (kind and id) in each of `families` over days
+/// `[from, to)`: the difference of the running totals of the last cell before `to` and the last
+/// cell before `from`, so the cost does not grow with the length of the range.
+pub async fn range_sums(
     tx: &TenantTx,
     families: &[i16],
-    dim_kinds: &[i16],
+    dims: &[(i16, Uuid)],
     from: i64,
     to: i64,
 ) -> Result<Vec<Sums>> {
-    let mut values: Vec<Value> = vec![tx.client_uuid().into()];
-    values.extend(families.iter().map(|&f| Value::from(f)));
-    values.extend(dim_kinds.iter().map(|&k| Value::from(k)));
-    values.extend([from.into(), to.into()]);
-    let rows = query(
-        tx,
-        &format!(
-            "SELECT family, dim_kind, dim_id, CAST(SUM(items) AS bigint) AS items, \
-             CAST(SUM(extra) AS bigint) AS extra FROM rollup_cells \
-             WHERE client_id = ? AND family IN ({}) AND dim_kind IN ({}) AND day >= ? AND day < ? \
-             GROUP BY family, dim_kind, dim_id",
-            marks(families.len()),
-            marks(dim_kinds.len())
-        ),
-        values,
-    )
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Sums {
+    let c = tx.client_uuid();
+    let mut out = Vec::with_capacity(families.len() * dims.len());
+    // Bounded statements: three parameters per listed dimension.
+    for batch in dims.chunks(500) {
+        let mut values: Vec<Value> = Vec::with_capacity(batch.len() * 3 * families.len() + 8);
+        for &family in families {
+            for &(kind, id) in batch {
+                values.extend([Value::from(family), kind.into(), id.into()]);
+            }
+        }
+        let at = |column: &str| {
+            format!(
+                "COALESCE((SELECT c.{column} FROM rollup_cells c WHERE c.client_id = ? \
+                 AND c.family = d.family AND c.dim_kind = d.dim_kind AND c.dim_id = d.dim_id \
+                 AND c.day < ? ORDER BY c.day DESC LIMIT 1), 0)"
+            )
+        };
+        let text = format!(
+            "WITH d (family, dim_kind, dim_id) AS (VALUES {}) \
+             SELECT d.family, d.dim_kind, d.dim_id, \
+                    CAST({} - {} AS bigint) AS items, CAST({} - {} AS bigint) AS extra FROM d",
+            vec!["(?, ?, ?)"; batch.len() * families.len()].join(", "),
+            at("run_items"),
+            at("run_items"),
+            at("run_extra"),
+            at("run_extra"),
+        );
+        values.extend([
+            c.into(),
+            to.into(),
+            c.into(),
+            from.into(),
+            c.into(),
+            to.into(),
+            c.into(),
+            from.into(),
+        ]);
+        for r in query(tx, &text, values).await? {
+            out.push(Sums {
                 family: r.try_get("", "family")?,
                 dim_kind: r.try_get("", "dim_kind")?,
                 dim_id: r.try_get("", "dim_id")?,
                 items: r.try_get("", "items")?,
                 extra: r.try_get("", "extra")?,
-            })
-        })
-        .collect()
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// How many cells the client has (for tests and diagnostics).
@@ -446,6 +504,35 @@ pub async fn all_cells(tx: &TenantTx) -> Result<Vec<Cell>> {
     .await?;
     let mut out: Vec<Cell> = rows.iter().map(cell_of).collect::<Result<_>>()?;
     out.sort_by_key(|c| c.key);
+    Ok(out)
+}
+
+/// Every cell's key with its running totals (`run_items`, `run_extra`), in key order (for tests
+/// and diagnostics).
+pub async fn running_totals(tx: &TenantTx) -> Result<Vec<(CellKey, i64, i64)>> {
+    let rows = query(
+        tx,
+        "SELECT family, dim_kind, dim_id, day, run_items, run_extra FROM rollup_cells \
+         WHERE client_id = ?",
+        vec![tx.client_uuid().into()],
+    )
+    .await?;
+    let mut out = rows
+        .iter()
+        .map(|r| {
+            Ok((
+                CellKey {
+                    family: r.try_get("", "family")?,
+                    dim_kind: r.try_get("", "dim_kind")?,
+                    dim_id: r.try_get("", "dim_id")?,
+                    day: r.try_get("", "day")?,
+                },
+                r.try_get("", "run_items")?,
+                r.try_get("", "run_extra")?,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    out.sort_by_key(|(k, _, _)| *k);
     Ok(out)
 }
 
