@@ -149,14 +149,15 @@ pub async fn sprints(tx: &TenantTx, f: &Filters) -> Result<Vec<LoadedSprint>> {
     let issue_rows = issues::by_ids(tx, &issue_ids).await?;
     let issue_map: HashMap<Uuid, &issue_rows::Model> =
         issue_rows.iter().map(|i| (i.id, i)).collect();
+    let mut of_sprint: HashMap<Uuid, Vec<_>> = HashMap::new();
+    for m in &memberships {
+        of_sprint.entry(m.sprint_id).or_default().push(m);
+    }
     let mut out: Vec<LoadedSprint> = rows
         .into_iter()
         .map(|(row, sprint)| {
-            let of_sprint: Vec<_> = memberships
-                .iter()
-                .filter(|m| m.sprint_id == row.id)
-                .collect();
-            let issues = convert::sprint_issues(&sprint, &of_sprint, &issue_map);
+            let mine = of_sprint.get(&row.id).map_or(&[][..], |v| v);
+            let issues = convert::sprint_issues(&sprint, mine, &issue_map);
             LoadedSprint {
                 row,
                 sprint,

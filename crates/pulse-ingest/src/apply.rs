@@ -166,33 +166,51 @@ where
 {
     let mut counts = Counts::new();
     let mut touched = Touched::default();
+    let mut steps = Steps::start();
     // Rule changes and imports of one client take turns (see `recompute`).
     pulse_db::dialect::lock_client_rules(tx)
         .await
         .map_err(pulse_core::Error::from)?;
     teams(tx, &mut open, &mut counts).await?;
+    steps.done("teams");
     people(tx, &mut open, &mut counts).await?;
+    steps.done("people");
     repositories(tx, &mut open, &mut counts).await?;
+    steps.done("repositories");
     boards(tx, &mut open, &mut counts).await?;
+    steps.done("boards");
     projects(tx, &mut open, &mut counts).await?;
+    steps.done("projects");
     team_links(tx, &mut open).await?;
+    steps.done("team_links");
     let resolver = PersonResolver::load(tx).await?;
     pull_requests(tx, &mut open, &mut counts, &resolver, &mut touched).await?;
+    steps.done("pull_requests");
     commits(tx, &mut open, &mut counts, &resolver, &mut touched).await?;
+    steps.done("commits");
     reviews(tx, &mut open, &mut counts, &resolver, &mut touched).await?;
+    steps.done("reviews");
     deployments(tx, &mut open, &mut counts, &mut touched).await?;
+    steps.done("deployments");
     sprints(tx, &mut open, &mut counts).await?;
+    steps.done("sprints");
     issues(tx, &mut open, &mut counts, &resolver, &mut touched).await?;
+    steps.done("issues");
     transitions(tx, &mut open, &mut counts).await?;
+    steps.done("transitions");
     incidents(tx, &mut open, &mut counts, &mut touched).await?;
+    steps.done("incidents");
 
     let prs: Vec<Uuid> = touched.pull_requests.into_iter().collect();
     derive::refresh_pull_requests(tx, &prs).await?;
+    steps.done("refresh_pull_requests");
     let merged: Vec<Uuid> = touched.merged_prs.into_iter().collect();
     let mut deploys = touched.deployments;
     deploys.extend(derive::deployments_deploying(tx, &merged).await?);
+    steps.done("deployments_deploying");
     let deploys: Vec<Uuid> = deploys.into_iter().collect();
     derive::link_merge_commits(tx, &deploys).await?;
+    steps.done("link_merge_commits");
     // What the metric rules derive (deployment classes, fallback deployments, incidents by rule,
     // incident attribution), for the rows written.
     let changed = pulse_analytics::rules::Changed {
@@ -203,7 +221,26 @@ where
         projects: counts.contains_key(Kind::Project.as_str()),
     };
     pulse_analytics::rules::recompute(tx, &pulse_analytics::rules::Scope::Changed(changed)).await?;
+    steps.done("rules");
     Ok(counts)
+}
+
+/// Debug-level timings of the import's passes, to tell which one a slow load spends its time in.
+struct Steps(std::time::Instant);
+
+impl Steps {
+    fn start() -> Self {
+        Self(std::time::Instant::now())
+    }
+
+    fn done(&mut self, step: &str) {
+        tracing::debug!(
+            step,
+            ms = self.0.elapsed().as_millis() as u64,
+            "import step"
+        );
+        self.0 = std::time::Instant::now();
+    }
 }
 
 macro_rules! pick {
