@@ -172,6 +172,8 @@ pub async fn refresh(tx: &TenantTx) -> Result<RefreshStats> {
     for (g, list) in spans {
         let merged = merge(list);
         let first = merged.first().map(|&(a, _)| a);
+        // Time spent replacing cells (deleting and recomputing), writing them, and bringing the
+        // running totals up to date; logged per group.
         let mut took = [Duration::ZERO; 3];
         for (a, b) in merged {
             let mut start = a;
@@ -198,7 +200,7 @@ pub async fn refresh(tx: &TenantTx) -> Result<RefreshStats> {
         }
         tracing::debug!(
             group = ?g,
-            compute_ms = took[0].as_millis() as u64,
+            recompute_ms = took[0].as_millis() as u64,
             write_ms = took[1].as_millis() as u64,
             totals_ms = took[2].as_millis() as u64,
             "aggregates refreshed"
