@@ -93,41 +93,35 @@ proptest! {
 
 #[test]
 fn compares_seconds_except_where_local_dates_go_back() {
-    let d = |s: &str| s.parse::<NaiveDate>().expect("date");
-    let berlin = BucketSpec::with_zone_name(
-        d("2024-01-01"),
-        d("2024-12-31"),
+    let spec = |from: &str, to: &str, granularity: Granularity, zone: &str| {
+        let d = |s: &str| s.parse::<NaiveDate>().expect("date");
+        BucketSpec::with_zone_name(d(from), d(to), granularity, zone).unwrap()
+    };
+    let berlin = spec(
+        "2024-01-01",
+        "2024-12-31",
         Granularity::Day,
         "Europe/Berlin",
-    )
-    .unwrap();
+    );
     assert!(Placer::new(&berlin).compares_seconds());
     // 2018-02-18 00:00 in Sao Paulo became 2018-02-17 23:00: the 18th's midnight is an edge.
-    let brazil = BucketSpec::with_zone_name(
-        d("2018-02-01"),
-        d("2018-02-28"),
+    let brazil = spec(
+        "2018-02-01",
+        "2018-02-28",
         Granularity::Day,
         "America/Sao_Paulo",
-    )
-    .unwrap();
+    );
     assert!(!Placer::new(&brazil).compares_seconds());
     // The same change inside one weekly bucket is no edge.
-    let week = BucketSpec::with_zone_name(
-        d("2018-02-12"),
-        d("2018-02-25"),
+    let week = spec(
+        "2018-02-12",
+        "2018-02-25",
         Granularity::Week,
         "America/Sao_Paulo",
-    )
-    .unwrap();
+    );
     assert!(Placer::new(&week).compares_seconds());
     // Samoa had no 2011-12-30.
-    let apia = BucketSpec::with_zone_name(
-        d("2011-12-28"),
-        d("2012-01-03"),
-        Granularity::Day,
-        "Pacific/Apia",
-    )
-    .unwrap();
+    let apia = spec("2011-12-28", "2012-01-03", Granularity::Day, "Pacific/Apia");
     assert!(!Placer::new(&apia).compares_seconds());
 }
 

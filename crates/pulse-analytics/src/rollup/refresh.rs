@@ -175,6 +175,7 @@ pub async fn refresh(tx: &TenantTx) -> Result<RefreshStats> {
         // Time spent replacing cells (deleting and recomputing), writing them, and bringing the
         // running totals up to date; logged per group.
         let mut took = [Duration::ZERO; 3];
+        let mut totals = Totals::default();
         for (a, b) in merged {
             let mut start = a;
             while start <= b {
@@ -183,8 +184,9 @@ pub async fn refresh(tx: &TenantTx) -> Result<RefreshStats> {
                 if !stats.full {
                     rollups::delete_cells(tx, g.families(), Some((start, end))).await?;
                 }
-                let cells = compute_group(tx, &dims, g, start, end).await?;
+                let mut cells = compute_group(tx, &dims, g, start, end).await?;
                 took[0] += t.elapsed();
+                totals.assign(&mut cells);
                 stats.cells += cells.len();
                 stats.days += end - start;
                 let t = Instant::now();
@@ -193,7 +195,9 @@ pub async fn refresh(tx: &TenantTx) -> Result<RefreshStats> {
                 start = end;
             }
         }
-        if let Some(first) = first {
+        // A full refresh computed every cell of the group in day order, so the totals given on
+        // insert are final; otherwise the cells before and after the recomputed days count too.
+        if let Some(first) = first.filter(|_| !stats.full) {
             let t = Instant::now();
             rollups::update_running_totals(tx, g.families(), first).await?;
             took[2] = t.elapsed();
@@ -209,6 +213,25 @@ pub async fn refresh(tx: &TenantTx) -> Result<RefreshStats> {
     rollups::delete_markers(tx, &markers.iter().map(|m| m.id).collect::<Vec<_>>()).await?;
     rollups::save_state(tx, &fingerprint).await?;
     Ok(stats)
+}
+
+/// Running totals per family and dimension over the cells computed so far, in day order.
+#[derive(Default)]
+struct Totals(HashMap<(i16, i16, Uuid), (i64, i64)>);
+
+impl Totals {
+    /// Gives each cell the totals up to its day (the cells must follow those already given).
+    fn assign(&mut self, cells: &mut [Cell]) {
+        cells.sort_unstable_by_key(|c| c.key);
+        for c in cells {
+            let run = self
+                .0
+                .entry((c.key.family, c.key.dim_kind, c.key.dim_id))
+                .or_default();
+            *run = (run.0 + c.items, run.1 + c.extra);
+            (c.run_items, c.run_extra) = *run;
+        }
+    }
 }
 
 fn ts(secs: i64) -> DateTime<Utc> {
@@ -242,6 +265,8 @@ impl Out {
                 items: list.len() as i64,
                 extra: list.iter().map(Fact::extra).sum(),
                 data: encode(day, &list),
+                run_items: 0,
+                run_extra: 0,
             });
         }
     }

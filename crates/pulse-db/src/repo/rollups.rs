@@ -48,6 +48,10 @@ pub struct Cell {
     pub extra: i64,
     /// The packed per-item facts.
     pub data: Vec<u8>,
+    /// Sum of `items` over the cells of this family and dimension up to this day.
+    pub run_items: i64,
+    /// Sum of `extra` over the cells of this family and dimension up to this day.
+    pub run_extra: i64,
 }
 
 /// Per-dimension sums of the counters over a range of days.
@@ -269,7 +273,7 @@ pub async fn delete_cells(
     exec(tx, &text, values).await
 }
 
-/// Writes cells (whose keys must not exist).
+/// Writes cells (whose keys must not exist), with their running totals as given.
 pub async fn insert_cells(tx: &TenantTx, cells: Vec<Cell>) -> Result<()> {
     let c = tx.client_uuid();
     let mut iter = cells.into_iter();
@@ -278,8 +282,8 @@ pub async fn insert_cells(tx: &TenantTx, cells: Vec<Cell>) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
-        let rows = vec![format!("({})", marks(8)); batch.len()].join(", ");
-        let mut values: Vec<Value> = Vec::with_capacity(batch.len() * 8);
+        let rows = vec![format!("({})", marks(10)); batch.len()].join(", ");
+        let mut values: Vec<Value> = Vec::with_capacity(batch.len() * 10);
         for cell in batch {
             values.extend([
                 c.into(),
@@ -290,12 +294,15 @@ pub async fn insert_cells(tx: &TenantTx, cells: Vec<Cell>) -> Result<()> {
                 cell.items.into(),
                 cell.extra.into(),
                 Value::from(cell.data),
+                cell.run_items.into(),
+                cell.run_extra.into(),
             ]);
         }
         exec(
             tx,
             &format!(
-                "INSERT INTO rollup_cells (client_id, family, dim_kind, dim_id, day, items, extra, data) \
+                "INSERT INTO rollup_cells \
+                 (client_id, family, dim_kind, dim_id, day, items, extra, data, run_items, run_extra) \
                  VALUES {rows}"
             ),
             values,
@@ -315,6 +322,8 @@ fn cell_of(r: &QueryResult) -> Result<Cell> {
         items: r.try_get("", "items")?,
         extra: r.try_get("", "extra")?,
         data: r.try_get("", "data")?,
+        run_items: r.try_get("", "run_items")?,
+        run_extra: r.try_get("", "run_extra")?,
     })
 }
 
@@ -333,7 +342,7 @@ pub async fn cells_of(
     let rows = query(
         tx,
         &format!(
-            "SELECT family, dim_kind, dim_id, day, items, extra, data FROM rollup_cells \
+            "SELECT family, dim_kind, dim_id, day, items, extra, data, run_items, run_extra FROM rollup_cells \
              WHERE client_id = ? AND family IN ({}) AND dim_kind = ? AND dim_id = ? \
              AND day >= ? AND day < ?",
             marks(families.len())
@@ -370,7 +379,7 @@ pub async fn cells_of_kinds(
     let rows = query(
         tx,
         &format!(
-            "SELECT family, dim_kind, dim_id, day, items, extra, data FROM rollup_cells \
+            "SELECT family, dim_kind, dim_id, day, items, extra, data, run_items, run_extra FROM rollup_cells \
              WHERE client_id = ? AND family IN ({}) AND dim_kind IN ({}) AND {day_cond}",
             marks(families.len()),
             marks(dim_kinds.len())
@@ -497,42 +506,13 @@ pub async fn count_cells(tx: &TenantTx) -> Result<i64> {
 pub async fn all_cells(tx: &TenantTx) -> Result<Vec<Cell>> {
     let rows = query(
         tx,
-        "SELECT family, dim_kind, dim_id, day, items, extra, data FROM rollup_cells \
+        "SELECT family, dim_kind, dim_id, day, items, extra, data, run_items, run_extra FROM rollup_cells \
          WHERE client_id = ?",
         vec![tx.client_uuid().into()],
     )
     .await?;
     let mut out: Vec<Cell> = rows.iter().map(cell_of).collect::<Result<_>>()?;
     out.sort_by_key(|c| c.key);
-    Ok(out)
-}
-
-/// Every cell's key with its running totals (`run_items`, `run_extra`), in key order (for tests
-/// and diagnostics).
-pub async fn running_totals(tx: &TenantTx) -> Result<Vec<(CellKey, i64, i64)>> {
-    let rows = query(
-        tx,
-        "SELECT family, dim_kind, dim_id, day, run_items, run_extra FROM rollup_cells \
-         WHERE client_id = ?",
-        vec![tx.client_uuid().into()],
-    )
-    .await?;
-    let mut out = rows
-        .iter()
-        .map(|r| {
-            Ok((
-                CellKey {
-                    family: r.try_get("", "family")?,
-                    dim_kind: r.try_get("", "dim_kind")?,
-                    dim_id: r.try_get("", "dim_id")?,
-                    day: r.try_get("", "day")?,
-                },
-                r.try_get("", "run_items")?,
-                r.try_get("", "run_extra")?,
-            ))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    out.sort_by_key(|(k, _, _)| *k);
     Ok(out)
 }
 
