@@ -1,12 +1,13 @@
 //! Raw bulk loading (`bulk::insert`: COPY on PostgreSQL, batched INSERTs on SQLite) and the
-//! lookup-free upsert (`ingested::store`), on both backends.
+//! lookup-free upsert (`ingested::store`) and the per-row update (`update::each`), on both
+//! backends.
 
 mod common;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use common::*;
 use pulse_db::entity::{commits, repositories};
-use pulse_db::repo::ingested;
+use pulse_db::repo::{ingested, update};
 use pulse_db::sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
@@ -135,3 +136,64 @@ async fn store_upserts_without_lookups(pg: Option<String>) {
     }
 }
 both_backends!(store, store_upserts_without_lookups);
+
+async fn each_row_gets_its_own_values(pg: Option<String>) {
+    let db = migrated(pg).await;
+    let mut written = Vec::new();
+    for name in ["each", "other"] {
+        let client = client(&db, name).await;
+        let tx = db.tenant(client).await.unwrap();
+        let repo = ingested::upsert::<repositories::Entity>(&tx, vec![repository(Uuid::nil())])
+            .await
+            .unwrap()
+            .ids[0];
+        // More rows than one statement holds.
+        let rows: Vec<commits::Model> = (0..450).map(|i| commit(Uuid::nil(), repo, i)).collect();
+        ingested::upsert::<commits::Entity>(&tx, rows)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        written.push((client, stored(&db, client.uuid()).await));
+    }
+    let (client, before) = &written[0];
+    let (_, other) = &written[1];
+
+    // Every even row: its own additions and message (a NULL for every fourth), plus an id of the
+    // other client and an unknown id, which are skipped.
+    let mut rows: Vec<(Uuid, Vec<pulse_db::sea_orm::Value>)> = before
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 2 == 0)
+        .map(|(i, c)| {
+            let message = (i % 4 != 0).then(|| format!("row {i}"));
+            (c.id, vec![(1000 + i as i64).into(), message.into()])
+        })
+        .collect();
+    rows.push((
+        other[0].id,
+        vec![7i64.into(), Some("not mine".to_string()).into()],
+    ));
+    rows.push((Uuid::now_v7(), vec![7i64.into(), None::<String>.into()]));
+    let tx = db.tenant(*client).await.unwrap();
+    let updated = update::each::<commits::Entity>(
+        &tx,
+        &[commits::Column::Additions, commits::Column::Message],
+        rows,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(updated, 225);
+
+    let after = stored(&db, client.uuid()).await;
+    for (i, (a, b)) in before.iter().zip(&after).enumerate() {
+        let mut expected = a.clone();
+        if i % 2 == 0 {
+            expected.additions = 1000 + i as i64;
+            expected.message = (i % 4 != 0).then(|| format!("row {i}"));
+        }
+        assert_eq!(b, &expected, "row {i}");
+    }
+    assert_eq!(&stored(&db, other[0].client_id).await, other);
+}
+both_backends!(each, each_row_gets_its_own_values);

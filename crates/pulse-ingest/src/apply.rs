@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use pulse_db::entity::*;
 use pulse_db::repo::ingested::{self, Keyed, Upserted};
 use pulse_db::repo::people::PersonResolver;
-use pulse_db::repo::{derive, links};
+use pulse_db::repo::{derive, links, update};
 use pulse_db::sea_orm::sea_query::Expr;
 use pulse_db::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use pulse_db::TenantTx;
@@ -655,19 +655,16 @@ async fn pull_requests<R: BufRead + Send, F: FnMut() -> std::io::Result<R> + Sen
             }),
         )
         .await?;
+        let mut updates = Vec::with_capacity(reverting.len());
         for r in reverting {
             let s = src(&r.source);
-            pull_requests::Entity::update_many()
-                .col_expr(
-                    pull_requests::Column::RevertOfId,
-                    Expr::value(maybe(&ids, &s, &r.revert_of)),
-                )
-                .filter(pull_requests::Column::ClientId.eq(tx.client_uuid()))
-                .filter(pull_requests::Column::Id.eq(need(&ids, &s, &r.id, "pull request")?))
-                .exec(tx.conn())
-                .await
-                .map_err(pulse_core::Error::from)?;
+            updates.push((
+                need(&ids, &s, &r.id, "pull request")?,
+                vec![maybe(&ids, &s, &r.revert_of).into()],
+            ));
         }
+        update::each::<pull_requests::Entity>(tx, &[pull_requests::Column::RevertOfId], updates)
+            .await?;
     }
 }
 
@@ -1126,23 +1123,23 @@ async fn issues<R: BufRead + Send, F: FnMut() -> std::io::Result<R> + Send>(
             }),
         )
         .await?;
+        let mut updates = Vec::with_capacity(linked.len());
         for r in linked {
             let s = src(&r.source);
-            issues::Entity::update_many()
-                .col_expr(
-                    issues::Column::ParentId,
-                    Expr::value(maybe(&ids, &s, &r.parent)),
-                )
-                .col_expr(
-                    issues::Column::EpicId,
-                    Expr::value(maybe(&ids, &s, &r.epic)),
-                )
-                .filter(issues::Column::ClientId.eq(tx.client_uuid()))
-                .filter(issues::Column::Id.eq(need(&ids, &s, &r.id, "issue")?))
-                .exec(tx.conn())
-                .await
-                .map_err(pulse_core::Error::from)?;
+            updates.push((
+                need(&ids, &s, &r.id, "issue")?,
+                vec![
+                    maybe(&ids, &s, &r.parent).into(),
+                    maybe(&ids, &s, &r.epic).into(),
+                ],
+            ));
         }
+        update::each::<issues::Entity>(
+            tx,
+            &[issues::Column::ParentId, issues::Column::EpicId],
+            updates,
+        )
+        .await?;
     }
 }
 

@@ -340,55 +340,100 @@ fn trigger_name(table: &str, event: &str) -> String {
     format!("rollup_{table}_{event}")
 }
 
+/// How a PostgreSQL trigger function runs its statements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Planning {
+    /// Static SQL: PL/pgSQL plans each statement once per connection and keeps the plan. This
+    /// migration's original form; the plans are made on the tables as they were at the first call.
+    Cached,
+    /// `EXECUTE`: each statement is planned when it runs, on the tables' current size and the
+    /// actual number of rows the statement wrote ([`m20261206_000080_rollup_trigger_planning`]).
+    ///
+    /// [`m20261206_000080_rollup_trigger_planning`]: super::m20261206_000080_rollup_trigger_planning
+    PerCall,
+}
+
+/// The PostgreSQL trigger functions of `w`: `(name, trigger timing clause, function body)`.
+/// Statement-level triggers with transition tables: one marker insert per statement, however many
+/// rows it wrote.
+fn pg_functions(w: &Watch, planning: Planning) -> Vec<(String, String, String)> {
+    let backend = DatabaseBackend::Postgres;
+    let t = w.table;
+    let mut events: Vec<(&str, &str, Vec<String>)> = Vec::new();
+    if w.on_insert {
+        events.push((
+            "ins",
+            "AFTER INSERT ON {t} REFERENCING NEW TABLE AS new_rows",
+            mark_statements(backend, w, "new_rows r", "true"),
+        ));
+    }
+    let mut upd = mark_statements(
+        backend,
+        w,
+        "new_rows r JOIN old_rows o ON o.id = r.id",
+        &format!("({})", changed(backend, w.columns, "o", "r")),
+    );
+    upd.extend(mark_statements(
+        backend,
+        w,
+        "old_rows r JOIN new_rows n ON n.id = r.id",
+        &format!("({})", changed(backend, w.columns, "r", "n")),
+    ));
+    if !w.columns.is_empty() {
+        events.push((
+            "upd",
+            "AFTER UPDATE ON {t} REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows",
+            upd,
+        ));
+    }
+    events.push((
+        "del",
+        "AFTER DELETE ON {t} REFERENCING OLD TABLE AS old_rows",
+        mark_statements(backend, w, "old_rows r", "true"),
+    ));
+    events
+        .into_iter()
+        .map(|(event, when, body)| {
+            let body: Vec<String> = match planning {
+                Planning::Cached => body,
+                Planning::PerCall => body
+                    .iter()
+                    .map(|sql| format!("EXECUTE $sql${}$sql$;", sql.trim_end_matches(';')))
+                    .collect(),
+            };
+            (
+                trigger_name(t, event),
+                when.replace("{t}", t),
+                format!("BEGIN\n{}\nRETURN NULL;\nEND", body.join("\n")),
+            )
+        })
+        .collect()
+}
+
+/// `CREATE OR REPLACE FUNCTION` for every PostgreSQL trigger function, planned as `planning` says
+/// (the triggers themselves stay as they are).
+pub(super) fn replace_pg_functions(planning: Planning) -> Vec<String> {
+    WATCHED
+        .iter()
+        .flat_map(|w| pg_functions(w, planning))
+        .map(|(name, _, body)| {
+            format!("CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n{body}\n$$;")
+        })
+        .collect()
+}
+
 /// The statements creating the triggers of `w`.
 fn create_triggers(backend: DatabaseBackend, w: &Watch) -> Vec<String> {
     let t = w.table;
     let mut out = Vec::new();
     match backend {
         DatabaseBackend::Postgres => {
-            // Statement-level triggers with transition tables: one marker insert per statement,
-            // however many rows it wrote.
-            let mut events: Vec<(&str, &str, Vec<String>)> = Vec::new();
-            if w.on_insert {
-                events.push((
-                    "ins",
-                    "AFTER INSERT ON {t} REFERENCING NEW TABLE AS new_rows",
-                    mark_statements(backend, w, "new_rows r", "true"),
-                ));
-            }
-            let mut upd = mark_statements(
-                backend,
-                w,
-                "new_rows r JOIN old_rows o ON o.id = r.id",
-                &format!("({})", changed(backend, w.columns, "o", "r")),
-            );
-            upd.extend(mark_statements(
-                backend,
-                w,
-                "old_rows r JOIN new_rows n ON n.id = r.id",
-                &format!("({})", changed(backend, w.columns, "r", "n")),
-            ));
-            if !w.columns.is_empty() {
-                events.push((
-                    "upd",
-                    "AFTER UPDATE ON {t} REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows",
-                    upd,
-                ));
-            }
-            events.push((
-                "del",
-                "AFTER DELETE ON {t} REFERENCING OLD TABLE AS old_rows",
-                mark_statements(backend, w, "old_rows r", "true"),
-            ));
-            for (event, when, body) in events {
-                let name = trigger_name(t, event);
+            for (name, when, body) in pg_functions(w, Planning::Cached) {
                 out.push(format!(
-                    "CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n{}\nRETURN NULL;\nEND\n$$;",
-                    body.join("\n")
+                    "CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n{body}\n$$;"
                 ));
                 out.push(format!(
-                    "CREATE TRIGGER {name} {} FOR EACH STATEMENT EXECUTE FUNCTION {name}();",
-                    when.replace("{t}", t)
+                    "CREATE TRIGGER {name} {when} FOR EACH STATEMENT EXECUTE FUNCTION {name}();"
                 ));
             }
         }
@@ -571,6 +616,22 @@ mod tests {
                 assert!(pg.contains(&format!("'{}'", m.kind)));
                 assert!(lite.contains(&format!("'{}'", m.kind)));
             }
+        }
+    }
+
+    #[test]
+    fn per_call_functions_execute_the_same_statements() {
+        let cached = replace_pg_functions(Planning::Cached);
+        let per_call = replace_pg_functions(Planning::PerCall);
+        assert_eq!(cached.len(), per_call.len());
+        for (c, p) in cached.iter().zip(&per_call) {
+            let statements: Vec<&str> = c.lines().filter(|l| l.starts_with("INSERT")).collect();
+            assert!(!statements.is_empty(), "{c}");
+            for sql in statements {
+                let wrapped = format!("EXECUTE $sql${}$sql$;", sql.trim_end_matches(';'));
+                assert!(p.contains(&wrapped), "{p}");
+            }
+            assert!(!p.lines().any(|l| l.starts_with("INSERT")), "{p}");
         }
     }
 }

@@ -20,6 +20,8 @@ mod m20261123_000040_metric_rules;
 mod m20261123_000050_rollups;
 mod m20261123_000060_covering_indexes;
 mod m20261206_000070_rollup_running_totals;
+mod m20261206_000080_rollup_trigger_planning;
+mod m20261206_000090_deployment_commit_lookup;
 
 use sea_orm::DatabaseConnection;
 pub use sea_orm_migration::MigratorTrait;
@@ -48,6 +50,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000050_rollups::Migration),
             Box::new(m20261123_000060_covering_indexes::Migration),
             Box::new(m20261206_000070_rollup_running_totals::Migration),
+            Box::new(m20261206_000080_rollup_trigger_planning::Migration),
+            Box::new(m20261206_000090_deployment_commit_lookup::Migration),
         ]
     }
 }

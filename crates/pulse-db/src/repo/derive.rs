@@ -89,6 +89,7 @@ pub async fn refresh_pull_requests(tx: &TenantTx, ids: &[Uuid]) -> Result<()> {
         for pr in comments {
             *comment_counts.entry(pr).or_default() += 1;
         }
+        let mut updates = Vec::new();
         for pr in prs {
             let by_author =
                 |r: &pr_reviews::Model| match (r.reviewer_person_id, pr.author_person_id) {
@@ -129,27 +130,34 @@ pub async fn refresh_pull_requests(tx: &TenantTx, ids: &[Uuid]) -> Result<()> {
             if derived == stored {
                 continue;
             }
-            // One statement, without reading the row back.
             let (first_commit_at, first_review_at, approved_at, commits, reviews, comments) =
                 derived;
-            pull_requests::Entity::update_many()
-                .col_expr(
-                    pull_requests::Column::FirstCommitAt,
-                    Expr::value(first_commit_at),
-                )
-                .col_expr(
-                    pull_requests::Column::FirstReviewAt,
-                    Expr::value(first_review_at),
-                )
-                .col_expr(pull_requests::Column::ApprovedAt, Expr::value(approved_at))
-                .col_expr(pull_requests::Column::CommitCount, Expr::value(commits))
-                .col_expr(pull_requests::Column::ReviewCount, Expr::value(reviews))
-                .col_expr(pull_requests::Column::CommentCount, Expr::value(comments))
-                .filter(pull_requests::Column::ClientId.eq(c))
-                .filter(pull_requests::Column::Id.eq(pr.id))
-                .exec(tx.conn())
-                .await?;
+            updates.push((
+                pr.id,
+                vec![
+                    first_commit_at.into(),
+                    first_review_at.into(),
+                    approved_at.into(),
+                    commits.into(),
+                    reviews.into(),
+                    comments.into(),
+                ],
+            ));
         }
+        // One statement for the chunk, without reading the rows back.
+        super::update::each::<pull_requests::Entity>(
+            tx,
+            &[
+                pull_requests::Column::FirstCommitAt,
+                pull_requests::Column::FirstReviewAt,
+                pull_requests::Column::ApprovedAt,
+                pull_requests::Column::CommitCount,
+                pull_requests::Column::ReviewCount,
+                pull_requests::Column::CommentCount,
+            ],
+            updates,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -279,6 +287,7 @@ pub async fn attribute_incidents(tx: &TenantTx, ids: &[Uuid]) -> Result<()> {
 pub async fn deployments_deploying(tx: &TenantTx, pull_requests: &[Uuid]) -> Result<Vec<Uuid>> {
     let c = tx.client_uuid();
     let mut out: HashSet<Uuid> = HashSet::new();
+    // A few statements per chunk of pull requests, not per pull request.
     for chunk in pull_requests.chunks(CHUNK) {
         let merged: Vec<(Uuid, Option<String>)> = pull_requests::Entity::find()
             .select_only()
@@ -290,38 +299,52 @@ pub async fn deployments_deploying(tx: &TenantTx, pull_requests: &[Uuid]) -> Res
             .into_tuple()
             .all(tx.conn())
             .await?;
-        for (repo, sha) in merged {
-            let Some(sha) = sha else { continue };
-            let direct: Vec<Uuid> = deployment_repositories::Entity::find()
+        let pairs: Vec<(Uuid, String)> = merged
+            .into_iter()
+            .filter_map(|(repo, sha)| Some((repo, sha?)))
+            .collect();
+        if pairs.is_empty() {
+            continue;
+        }
+        let direct: Vec<Uuid> = deployment_repositories::Entity::find()
+            .select_only()
+            .column(deployment_repositories::Column::DeploymentId)
+            .filter(deployment_repositories::Column::ClientId.eq(c))
+            .filter(
+                Expr::tuple([
+                    Expr::col(deployment_repositories::Column::RepositoryId).into(),
+                    Expr::col(deployment_repositories::Column::CommitSha).into(),
+                ])
+                .in_tuples(pairs.iter().cloned()),
+            )
+            .into_tuple()
+            .all(tx.conn())
+            .await?;
+        out.extend(direct);
+        let commit_ids: Vec<Uuid> = commits::Entity::find()
+            .select_only()
+            .column(commits::Column::Id)
+            .filter(commits::Column::ClientId.eq(c))
+            .filter(
+                Expr::tuple([
+                    Expr::col(commits::Column::RepositoryId).into(),
+                    Expr::col(commits::Column::Sha).into(),
+                ])
+                .in_tuples(pairs),
+            )
+            .into_tuple()
+            .all(tx.conn())
+            .await?;
+        for part in commit_ids.chunks(CHUNK) {
+            let shipped: Vec<Uuid> = deployment_commits::Entity::find()
                 .select_only()
-                .column(deployment_repositories::Column::DeploymentId)
-                .filter(deployment_repositories::Column::ClientId.eq(c))
-                .filter(deployment_repositories::Column::RepositoryId.eq(repo))
-                .filter(deployment_repositories::Column::CommitSha.eq(sha.as_str()))
+                .column(deployment_commits::Column::DeploymentId)
+                .filter(deployment_commits::Column::ClientId.eq(c))
+                .filter(deployment_commits::Column::CommitId.is_in(part.iter().copied()))
                 .into_tuple()
                 .all(tx.conn())
                 .await?;
-            out.extend(direct);
-            let commit_ids: Vec<Uuid> = commits::Entity::find()
-                .select_only()
-                .column(commits::Column::Id)
-                .filter(commits::Column::ClientId.eq(c))
-                .filter(commits::Column::RepositoryId.eq(repo))
-                .filter(commits::Column::Sha.eq(sha.as_str()))
-                .into_tuple()
-                .all(tx.conn())
-                .await?;
-            if !commit_ids.is_empty() {
-                let shipped: Vec<Uuid> = deployment_commits::Entity::find()
-                    .select_only()
-                    .column(deployment_commits::Column::DeploymentId)
-                    .filter(deployment_commits::Column::ClientId.eq(c))
-                    .filter(deployment_commits::Column::CommitId.is_in(commit_ids))
-                    .into_tuple()
-                    .all(tx.conn())
-                    .await?;
-                out.extend(shipped);
-            }
+            out.extend(shipped);
         }
     }
     Ok(out.into_iter().collect())

@@ -23,6 +23,7 @@ pub mod scope;
 pub mod sessions;
 pub mod settings;
 pub mod sprints;
+pub mod update;
 pub mod users;
 
 use serde::{Deserialize, Serialize};
