@@ -787,6 +787,7 @@ pub async fn executive(tx: &TenantTx, f: &Filters) -> Result<ExecutiveReport> {
 /// unfiltered view (with a filter they are computed from raw rows).
 pub async fn executive_from(tx: &TenantTx, f: &Filters, source: Source) -> Result<ExecutiveReport> {
     f.check_scope(tx).await?;
+    let started = std::time::Instant::now();
     let prev = f.previous();
     let cells = match source {
         Source::Aggregates => match rollup::serving(tx, f).await? {
@@ -815,6 +816,7 @@ pub async fn executive_from(tx: &TenantTx, f: &Filters, source: Source) -> Resul
             dora_report(tx, &prev, Source::Raw).await?.0,
         ),
     };
+    let dora_done = started.elapsed();
     let tiers = classify_dora(&now, f.year);
     let previous_tiers = classify_dora(&before, f.year);
     let tier = |t: Option<DoraTiers>,
@@ -856,6 +858,7 @@ pub async fn executive_from(tx: &TenantTx, f: &Filters, source: Source) -> Resul
             sprint_metrics(tx, &prev).await?.planning_accuracy_issues,
         ),
     };
+    let predictability_done = started.elapsed();
     let within = MoverScope::of(tx, f).await?;
     let (teams_moved, projects_moved) = match cells {
         Some(_) => rollup::executive::movers(tx, f, &prev, &within).await?,
@@ -877,6 +880,13 @@ pub async fn executive_from(tx: &TenantTx, f: &Filters, source: Source) -> Resul
             )
         }
     };
+    tracing::debug!(
+        aggregates = cells.is_some(),
+        dora_us = dora_done.as_micros() as u64,
+        predictability_us = (predictability_done - dora_done).as_micros() as u64,
+        movers_us = (started.elapsed() - predictability_done).as_micros() as u64,
+        "executive view"
+    );
     Ok(ExecutiveReport {
         filters: f.applied(),
         previous_from: prev.from,

@@ -491,6 +491,84 @@ pub async fn lock_client_rules(tx: &crate::TenantTx) -> Result<(), DbErr> {
     Ok(())
 }
 
+/// The statement (and its parameters) reading, for every family of `families` and dimension of
+/// `dims`, and every day of `days`, the running totals of the last cell of `client` before that
+/// day, or zeros; rows `(family, dim_kind, dim_id, day, run_items, run_extra)`. One index descent
+/// per row and day. PostgreSQL takes the lists as arrays (three parameters, where a `VALUES` list
+/// of thousands cost more to parse and plan than the lookups) and reads both totals in a
+/// `LATERAL` subquery; SQLite, which has neither, takes a `VALUES` list, finds the cell's `rowid`
+/// with a correlated subquery and joins it.
+pub fn totals_before(
+    backend: DatabaseBackend,
+    families: &[i16],
+    dims: &[(i16, uuid::Uuid)],
+    days: &[i64],
+    client: ClientId,
+) -> (String, Vec<Value>) {
+    let rows = families
+        .iter()
+        .flat_map(|&f| dims.iter().map(move |&(k, id)| (f, k, id)));
+    match backend {
+        DatabaseBackend::Postgres => {
+            let (mut fam, mut kinds, mut ids) = (Vec::new(), Vec::new(), Vec::new());
+            for (f, k, id) in rows {
+                fam.push(Value::from(f));
+                kinds.push(Value::from(k));
+                ids.push(Value::from(id));
+            }
+            let array = |kind, v: Vec<Value>| Value::Array(kind, Some(Box::new(v)));
+            let values = vec![
+                array(ArrayType::SmallInt, fam),
+                array(ArrayType::SmallInt, kinds),
+                array(ArrayType::Uuid, ids),
+                array(
+                    ArrayType::BigInt,
+                    days.iter().map(|&d| Value::from(d)).collect(),
+                ),
+                client.uuid().into(),
+            ];
+            let sql = "WITH d AS (SELECT * FROM unnest($1::int2[], $2::int2[], $3::uuid[]) \
+                         AS d (family, dim_kind, dim_id)), \
+                       b AS (SELECT * FROM unnest($4::int8[]) AS b (day)) \
+                       SELECT d.family, d.dim_kind, d.dim_id, b.day, \
+                              COALESCE(x.run_items, 0) AS run_items, \
+                              COALESCE(x.run_extra, 0) AS run_extra \
+                       FROM d CROSS JOIN b LEFT JOIN LATERAL ( \
+                         SELECT c.run_items, c.run_extra FROM rollup_cells c \
+                         WHERE c.client_id = $5 AND c.family = d.family \
+                           AND c.dim_kind = d.dim_kind AND c.dim_id = d.dim_id AND c.day < b.day \
+                         ORDER BY c.day DESC LIMIT 1) x ON true";
+            (sql.to_string(), values)
+        }
+        _ => {
+            let mut values = Vec::new();
+            for (f, k, id) in rows {
+                values.extend([Value::from(f), k.into(), id.into()]);
+            }
+            let n = values.len() / 3;
+            values.extend(days.iter().map(|&d| Value::from(d)));
+            values.push(client.uuid().into());
+            let sql = format!(
+                "WITH d (family, dim_kind, dim_id) AS (VALUES {}), b (day) AS (VALUES {}), \
+                 l AS ( \
+                   SELECT d.family, d.dim_kind, d.dim_id, b.day, \
+                          (SELECT c.rowid FROM rollup_cells c \
+                           WHERE c.client_id = ? AND c.family = d.family \
+                             AND c.dim_kind = d.dim_kind AND c.dim_id = d.dim_id AND c.day < b.day \
+                           ORDER BY c.day DESC LIMIT 1) AS cell \
+                   FROM d CROSS JOIN b) \
+                 SELECT l.family, l.dim_kind, l.dim_id, l.day, \
+                        COALESCE(x.run_items, 0) AS run_items, \
+                        COALESCE(x.run_extra, 0) AS run_extra \
+                 FROM l LEFT JOIN rollup_cells x ON x.rowid = l.cell",
+                vec!["(?, ?, ?)"; n].join(", "),
+                vec!["(?)"; days.len()].join(", "),
+            );
+            (sql, values)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -96,8 +96,11 @@ pub(crate) async fn movers(
                 }),
         )
         .collect();
-    let now = read::counts(tx, &spec, &listed).await?;
-    let before = read::counts(tx, &prev_spec, &listed).await?;
+    let started = std::time::Instant::now();
+    let mut both = read::counts(tx, &[&spec, &prev_spec], &listed).await?;
+    let before = both.pop().unwrap_or_default();
+    let now = both.pop().unwrap_or_default();
+    let counted = started.elapsed();
     let rows = |k: i16,
                 list: Vec<(Uuid, &str, Option<Uuid>)>,
                 counts: &std::collections::HashMap<Dim, Counts>| {
@@ -166,5 +169,11 @@ pub(crate) async fn movers(
             report::lead_median(&facts, &prev_spec),
         );
     }
+    tracing::debug!(
+        dims = listed.len(),
+        counts_us = counted.as_micros() as u64,
+        medians_us = (started.elapsed() - counted).as_micros() as u64,
+        "executive movers"
+    );
     Ok((team_movers, project_movers))
 }

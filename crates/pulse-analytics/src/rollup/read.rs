@@ -82,86 +82,125 @@ pub struct Counts {
     pub completed: usize,
 }
 
-/// The counts of each of `dims` (teams and projects) in a range: over the days the range covers
-/// whole, from the cells' running totals (two cells per dimension, whatever the range's length);
-/// the (at most two) days it covers in part, and the rare items completed before they were
-/// created, are read from their facts.
+/// The counts of each of `dims` (teams and projects) in the range of each of `specs`, in their
+/// order: over the days a range covers whole, from the cells' running totals (one statement for
+/// every range, two totals per dimension and range, whatever the ranges' length); the (at most
+/// two) days a range covers in part, and the rare items completed before they were created, are
+/// read from their facts.
 pub async fn counts(
     tx: &TenantTx,
-    spec: &BucketSpec,
+    specs: &[&BucketSpec],
     dims: &[Dim],
-) -> Result<HashMap<Dim, Counts>> {
-    let (start, end) = bounds(spec);
+) -> Result<Vec<HashMap<Dim, Counts>>> {
     let families = [family::DEPLOYMENT, family::PULL_REQUEST, family::WORK];
     let kinds = [kind::TEAM, kind::PROJECT];
-    // Days wholly inside the range.
-    let whole = (
-        start.div_euclid(DAY) + i64::from(start.rem_euclid(DAY) != 0),
-        end.div_euclid(DAY),
-    );
-    let mut out: HashMap<Dim, Counts> = HashMap::new();
     let dim = |k: i16, id: Uuid| Dim { kind: k, id };
-    if whole.0 < whole.1 && !dims.is_empty() {
-        let listed: Vec<(i16, Uuid)> = dims.iter().map(|d| (d.kind, d.id)).collect();
-        let mut odd_items = false;
-        for s in rollups::range_sums(tx, &families, &listed, whole.0, whole.1).await? {
-            let e = out.entry(dim(s.dim_kind, s.dim_id)).or_default();
-            let n = usize::try_from(s.items).unwrap_or(0);
-            match s.family {
-                family::DEPLOYMENT => e.deployments += n,
-                family::PULL_REQUEST => e.merged += n,
-                _ => {
-                    odd_items |= s.extra > 0;
-                    e.completed += usize::try_from(s.items - s.extra).unwrap_or(0);
-                }
-            }
-        }
-        // Items completed before their creation count only when created before the range's end.
-        if odd_items {
-            let odd =
-                rollups::cells_of_kinds(tx, &[family::WORK], &kinds, &[whole.0, whole.1], true)
-                    .await?;
-            for c in odd {
-                let key = dim(c.key.dim_kind, c.key.dim_id);
-                if !out.contains_key(&key) {
-                    continue;
-                }
-                let mut list: Vec<WorkFact> = Vec::new();
-                decode(c.key.day, &c.data, &mut list)?;
-                out.entry(key).or_default().completed += list
-                    .iter()
-                    .filter(|w| w.created > w.at && w.created < end)
-                    .count();
-            }
-        }
-    }
-    let (first, last) = days(start, end);
-    let mut edges: Vec<i64> = [first, last - 1]
-        .into_iter()
-        .filter(|d| !(whole.0..whole.1).contains(d))
+    // Days wholly inside each range.
+    let wholes: Vec<(i64, i64)> = specs
+        .iter()
+        .map(|spec| {
+            let (start, end) = bounds(spec);
+            (
+                start.div_euclid(DAY) + i64::from(start.rem_euclid(DAY) != 0),
+                end.div_euclid(DAY),
+            )
+        })
         .collect();
-    edges.dedup();
-    let placer = pulse_metrics::time::Placer::new(spec);
-    for c in rollups::cells_of_kinds(tx, &families, &kinds, &edges, false).await? {
-        let e = out.entry(dim(c.key.dim_kind, c.key.dim_id)).or_default();
-        let inside = |at: i64| placer.contains(at);
-        match c.key.family {
-            family::DEPLOYMENT => {
-                let mut list: Vec<DeploymentFact> = Vec::new();
-                decode(c.key.day, &c.data, &mut list)?;
-                e.deployments += list.iter().filter(|d| inside(d.at)).count();
+    let mut boundaries: Vec<i64> = wholes
+        .iter()
+        .filter(|w| w.0 < w.1)
+        .flat_map(|&(from, to)| [from, to])
+        .collect();
+    boundaries.sort_unstable();
+    boundaries.dedup();
+    let listed: Vec<(i16, Uuid)> = dims.iter().map(|d| (d.kind, d.id)).collect();
+    let totals: HashMap<(i16, Dim, i64), (i64, i64)> = if listed.is_empty() {
+        HashMap::new()
+    } else {
+        rollups::totals_before(tx, &families, &listed, &boundaries)
+            .await?
+            .into_iter()
+            .map(|t| {
+                (
+                    (t.family, dim(t.dim_kind, t.dim_id), t.day),
+                    (t.run_items, t.run_extra),
+                )
+            })
+            .collect()
+    };
+    let mut all = Vec::with_capacity(specs.len());
+    for (spec, &whole) in specs.iter().zip(&wholes) {
+        let (start, end) = bounds(spec);
+        let mut out: HashMap<Dim, Counts> = HashMap::new();
+        if whole.0 < whole.1 && !dims.is_empty() {
+            let mut odd_items = false;
+            for &family in &families {
+                for &d in dims {
+                    let at = |day: i64| totals.get(&(family, d, day)).copied().unwrap_or_default();
+                    let ((items_to, extra_to), (items_from, extra_from)) =
+                        (at(whole.1), at(whole.0));
+                    let (items, extra) = (items_to - items_from, extra_to - extra_from);
+                    let e = out.entry(d).or_default();
+                    let n = usize::try_from(items).unwrap_or(0);
+                    match family {
+                        family::DEPLOYMENT => e.deployments += n,
+                        family::PULL_REQUEST => e.merged += n,
+                        _ => {
+                            odd_items |= extra > 0;
+                            e.completed += usize::try_from(items - extra).unwrap_or(0);
+                        }
+                    }
+                }
             }
-            family::PULL_REQUEST => {
-                let mut list: Vec<PullRequestFact> = Vec::new();
-                decode(c.key.day, &c.data, &mut list)?;
-                e.merged += list.iter().filter(|p| inside(p.at)).count();
-            }
-            _ => {
-                let mut list: Vec<WorkFact> = Vec::new();
-                decode(c.key.day, &c.data, &mut list)?;
-                e.completed += report::completed(&list, spec);
+            // Items completed before their creation count only when created before the range's
+            // end.
+            if odd_items {
+                let odd =
+                    rollups::cells_of_kinds(tx, &[family::WORK], &kinds, &[whole.0, whole.1], true)
+                        .await?;
+                for c in odd {
+                    let key = dim(c.key.dim_kind, c.key.dim_id);
+                    if !out.contains_key(&key) {
+                        continue;
+                    }
+                    let mut list: Vec<WorkFact> = Vec::new();
+                    decode(c.key.day, &c.data, &mut list)?;
+                    out.entry(key).or_default().completed += list
+                        .iter()
+                        .filter(|w| w.created > w.at && w.created < end)
+                        .count();
+                }
             }
         }
+        let (first, last) = days(start, end);
+        let mut edges: Vec<i64> = [first, last - 1]
+            .into_iter()
+            .filter(|d| !(whole.0..whole.1).contains(d))
+            .collect();
+        edges.dedup();
+        let placer = pulse_metrics::time::Placer::new(spec);
+        for c in rollups::cells_of_kinds(tx, &families, &kinds, &edges, false).await? {
+            let e = out.entry(dim(c.key.dim_kind, c.key.dim_id)).or_default();
+            let inside = |at: i64| placer.contains(at);
+            match c.key.family {
+                family::DEPLOYMENT => {
+                    let mut list: Vec<DeploymentFact> = Vec::new();
+                    decode(c.key.day, &c.data, &mut list)?;
+                    e.deployments += list.iter().filter(|d| inside(d.at)).count();
+                }
+                family::PULL_REQUEST => {
+                    let mut list: Vec<PullRequestFact> = Vec::new();
+                    decode(c.key.day, &c.data, &mut list)?;
+                    e.merged += list.iter().filter(|p| inside(p.at)).count();
+                }
+                _ => {
+                    let mut list: Vec<WorkFact> = Vec::new();
+                    decode(c.key.day, &c.data, &mut list)?;
+                    e.completed += report::completed(&list, spec);
+                }
+            }
+        }
+        all.push(out);
     }
-    Ok(out)
+    Ok(all)
 }

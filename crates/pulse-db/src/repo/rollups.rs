@@ -54,19 +54,21 @@ pub struct Cell {
     pub run_extra: i64,
 }
 
-/// Per-dimension sums of the counters over a range of days.
+/// The running totals of one family and dimension before a day ([`totals_before`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sums {
+pub struct TotalsBefore {
     /// Fact family.
     pub family: i16,
     /// Dimension kind.
     pub dim_kind: i16,
     /// Dimension id.
     pub dim_id: Uuid,
-    /// Sum of `items`.
-    pub items: i64,
-    /// Sum of `extra`.
-    pub extra: i64,
+    /// The day the totals stop before.
+    pub day: i64,
+    /// Sum of `items` over the days before `day`.
+    pub run_items: i64,
+    /// Sum of `extra` over the days before `day`.
+    pub run_extra: i64,
 }
 
 fn backend(tx: &TenantTx) -> DatabaseBackend {
@@ -427,60 +429,36 @@ pub async fn update_running_totals(tx: &TenantTx, families: &[i16], from: i64) -
     exec(tx, &text, values).await
 }
 
-/// Sums of the counters of each of `dims` (kind and id) in each of `families` over days
-/// `[from, to)`: the difference of the running totals of the last cell before `to` and the last
-/// cell before `from`, so the cost does not grow with the length of the range.
-pub async fn range_sums(
+/// The running totals of each of `dims` (kind and id) in each of `families` as of the end of
+/// the day before each of `days`: the totals of the last cell before that day (zeros when there is
+/// none). The counters of days `[from, to)` are the totals before `to` less those before `from`,
+/// so the cost does not grow with the length of a range, and one call serves several ranges.
+pub async fn totals_before(
     tx: &TenantTx,
     families: &[i16],
     dims: &[(i16, Uuid)],
-    from: i64,
-    to: i64,
-) -> Result<Vec<Sums>> {
-    let c = tx.client_uuid();
-    let mut out = Vec::with_capacity(families.len() * dims.len());
-    // Bounded statements: three parameters per listed dimension.
+    days: &[i64],
+) -> Result<Vec<TotalsBefore>> {
+    let b = backend(tx);
+    let mut out = Vec::with_capacity(families.len() * dims.len() * days.len());
+    if days.is_empty() {
+        return Ok(out);
+    }
+    // Bounded statements: SQLite takes three parameters per dimension and family.
     for batch in dims.chunks(500) {
-        let mut values: Vec<Value> = Vec::with_capacity(batch.len() * 3 * families.len() + 8);
-        for &family in families {
-            for &(kind, id) in batch {
-                values.extend([Value::from(family), kind.into(), id.into()]);
-            }
-        }
-        let at = |column: &str| {
-            format!(
-                "COALESCE((SELECT c.{column} FROM rollup_cells c WHERE c.client_id = ? \
-                 AND c.family = d.family AND c.dim_kind = d.dim_kind AND c.dim_id = d.dim_id \
-                 AND c.day < ? ORDER BY c.day DESC LIMIT 1), 0)"
-            )
-        };
-        let text = format!(
-            "WITH d (family, dim_kind, dim_id) AS (VALUES {}) \
-             SELECT d.family, d.dim_kind, d.dim_id, \
-                    CAST({} - {} AS bigint) AS items, CAST({} - {} AS bigint) AS extra FROM d",
-            vec!["(?, ?, ?)"; batch.len() * families.len()].join(", "),
-            at("run_items"),
-            at("run_items"),
-            at("run_extra"),
-            at("run_extra"),
-        );
-        values.extend([
-            c.into(),
-            to.into(),
-            c.into(),
-            from.into(),
-            c.into(),
-            to.into(),
-            c.into(),
-            from.into(),
-        ]);
-        for r in query(tx, &text, values).await? {
-            out.push(Sums {
+        let (text, values) = crate::dialect::totals_before(b, families, batch, days, tx.client());
+        let rows = tx
+            .conn()
+            .query_all(Statement::from_sql_and_values(b, text, values))
+            .await?;
+        for r in rows {
+            out.push(TotalsBefore {
                 family: r.try_get("", "family")?,
                 dim_kind: r.try_get("", "dim_kind")?,
                 dim_id: r.try_get("", "dim_id")?,
-                items: r.try_get("", "items")?,
-                extra: r.try_get("", "extra")?,
+                day: r.try_get("", "day")?,
+                run_items: r.try_get("", "run_items")?,
+                run_extra: r.try_get("", "run_extra")?,
             });
         }
     }
