@@ -1,5 +1,6 @@
-//! A fresh, migrated database per test: SQLite in a temporary directory, or a new PostgreSQL
-//! database on the server named by `PULSE_TEST_DATABASE_URL`.
+//! A fresh, migrated database per test: SQLite in a directory under Cargo's `target/tmp` (kept
+//! out of the system's temporary directory), or a new PostgreSQL database on the server named by
+//! `PULSE_TEST_DATABASE_URL`.
 #![allow(dead_code)]
 
 use pulse_config::{load_from, Sources};
@@ -27,7 +28,8 @@ pub async fn postgres_url() -> Option<String> {
 
 /// Connects to SQLite (`None`) or the given PostgreSQL URL, without migrating.
 pub async fn connect(pg: Option<String>) -> Db {
-    let dir = std::env::temp_dir().join(format!("pulse-db-test-{}", uuid::Uuid::new_v4()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("pulse-db-test-{}", uuid::Uuid::new_v4()));
     let mut env = vec![("PULSE_DATA_DIR".to_string(), dir.display().to_string())];
     if let Some(url) = pg {
         env.push(("DATABASE_URL".into(), url));

@@ -65,7 +65,8 @@ macro_rules! both_backends {
 
 /// A migrated database with the application role prepared.
 pub async fn database(backend: &Backend) -> Db {
-    let dir = std::env::temp_dir().join(format!("pulse-etl-test-{}", uuid::Uuid::new_v4()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("pulse-etl-test-{}", uuid::Uuid::new_v4()));
     let mut env = vec![("PULSE_DATA_DIR".to_string(), dir.display().to_string())];
     if let Backend::Postgres(url) = backend {
         env.push(("DATABASE_URL".into(), url.clone()));

@@ -101,7 +101,8 @@ pub async fn boot(backend: Backend) -> TestApp {
 
 /// Boots a server with extra settings (environment-variable names and values).
 pub async fn boot_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
-    let dir = std::env::temp_dir().join(format!("pulse-test-{}", uuid::Uuid::new_v4()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("pulse-test-{}", uuid::Uuid::new_v4()));
     let env = test_env(&backend, &dir, extra);
     let config = load_from(Sources { file: None, env }).expect("config");
     let db = Db::connect(&config).await.expect("connect");
@@ -138,7 +139,8 @@ pub async fn boot_with_registry(
     registry: pulse_etl::Registry,
     workers: usize,
 ) -> (TestApp, pulse_etl::Engine) {
-    let dir = std::env::temp_dir().join(format!("pulse-test-{}", uuid::Uuid::new_v4()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("pulse-test-{}", uuid::Uuid::new_v4()));
     let env = test_env(&backend, &dir, extra);
     let config = load_from(Sources { file: None, env }).expect("config");
     let db = Db::connect(&config).await.expect("connect");
