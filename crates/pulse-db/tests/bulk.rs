@@ -174,6 +174,15 @@ async fn each_row_gets_its_own_values(pg: Option<String>) {
         vec![7i64.into(), Some("not mine".to_string()).into()],
     ));
     rows.push((Uuid::now_v7(), vec![7i64.into(), None::<String>.into()]));
+    // A repeated id: its last values win (row 1 is otherwise left alone).
+    rows.push((
+        before[1].id,
+        vec![1i64.into(), Some("first".to_string()).into()],
+    ));
+    rows.push((
+        before[1].id,
+        vec![2i64.into(), Some("last".to_string()).into()],
+    ));
     let tx = db.tenant(*client).await.unwrap();
     let updated = update::each::<commits::Entity>(
         &tx,
@@ -183,7 +192,7 @@ async fn each_row_gets_its_own_values(pg: Option<String>) {
     .await
     .unwrap();
     tx.commit().await.unwrap();
-    assert_eq!(updated, 225);
+    assert_eq!(updated, 226);
 
     let after = stored(&db, client.uuid()).await;
     for (i, (a, b)) in before.iter().zip(&after).enumerate() {
@@ -191,6 +200,10 @@ async fn each_row_gets_its_own_values(pg: Option<String>) {
         if i % 2 == 0 {
             expected.additions = 1000 + i as i64;
             expected.message = (i % 4 != 0).then(|| format!("row {i}"));
+        }
+        if i == 1 {
+            expected.additions = 2;
+            expected.message = Some("last".into());
         }
         assert_eq!(b, &expected, "row {i}");
     }

@@ -5,6 +5,8 @@
 //! statements where a hundred do. Here one statement updates up to [`CHUNK`] rows from a `VALUES`
 //! list (`UPDATE ... FROM (VALUES ...)`, which both backends take in the same spelling).
 
+use std::collections::HashMap;
+
 use pulse_core::Result;
 use sea_orm::{ConnectionTrait, EntityTrait, IdenStatic, Statement, Value};
 use uuid::Uuid;
@@ -13,8 +15,8 @@ use super::ingested::CHUNK;
 use crate::TenantTx;
 
 /// Sets `columns` of each listed row of the transaction's client (by `id`) to that row's values,
-/// given in the order of `columns`; each id at most once. Rows that do not exist are skipped.
-/// Returns the rows updated.
+/// given in the order of `columns`. When an id repeats, its last values win, as they would with
+/// one statement per row. Rows that do not exist are skipped. Returns the rows updated.
 ///
 /// # Panics
 /// When a row's values do not match `columns` in number (a programming error).
@@ -42,8 +44,18 @@ pub async fn each<E: EntityTrait>(
         .map(|(i, c)| format!("\"{}\" = v.column{}", c.as_str(), i + 2))
         .collect();
     let head = format!("UPDATE \"{table}\" SET {} FROM (VALUES ", set.join(", "));
+    // One statement must not update a row twice (which match wins would be undefined).
+    let mut last: HashMap<Uuid, usize> = HashMap::with_capacity(rows.len());
+    for (i, (id, _)) in rows.iter().enumerate() {
+        last.insert(*id, i);
+    }
     let mut updated = 0;
-    let mut rows = rows.into_iter().peekable();
+    let mut rows = rows
+        .into_iter()
+        .enumerate()
+        .filter(|(i, (id, _))| last.get(id) == Some(i))
+        .map(|(_, row)| row)
+        .peekable();
     while rows.peek().is_some() {
         let mut values = Vec::new();
         let mut tuples = Vec::new();
