@@ -569,9 +569,37 @@ pub fn totals_before(
     }
 }
 
+/// Rewrites `?` placeholders as `$1`, `$2`, ... on PostgreSQL (SQLite takes `?` as they are,
+/// numbered in the order they appear).
+pub fn numbered(backend: DatabaseBackend, text: &str) -> String {
+    if backend != DatabaseBackend::Postgres {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut n = 0;
+    for c in text.chars() {
+        if c == '?' {
+            n += 1;
+            out.push_str(&format!("${n}"));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_on_postgres() {
+        assert_eq!(
+            numbered(DatabaseBackend::Postgres, "a = ? AND b IN (?, ?)"),
+            "a = $1 AND b IN ($2, $3)"
+        );
+        assert_eq!(numbered(DatabaseBackend::Sqlite, "a = ?"), "a = ?");
+    }
 
     #[test]
     fn array_upsert_marks_only_nullable_columns() {

@@ -75,23 +75,7 @@ fn backend(tx: &TenantTx) -> DatabaseBackend {
     tx.conn().get_database_backend()
 }
 
-/// Rewrites `?` placeholders as `$n` on PostgreSQL.
-fn sql(backend: DatabaseBackend, text: &str) -> String {
-    if backend != DatabaseBackend::Postgres {
-        return text.to_string();
-    }
-    let mut out = String::with_capacity(text.len() + 16);
-    let mut n = 0;
-    for c in text.chars() {
-        if c == '?' {
-            n += 1;
-            out.push_str(&format!("${n}"));
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+use crate::dialect::numbered as sql;
 
 fn marks(n: usize) -> String {
     vec!["?"; n].join(", ")
@@ -538,20 +522,6 @@ pub async fn data_span(tx: &TenantTx) -> Result<Option<(i64, i64)>> {
         }
     }
     Ok(span)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn placeholders_are_numbered_on_postgres() {
-        assert_eq!(
-            sql(DatabaseBackend::Postgres, "a = ? AND b IN (?, ?)"),
-            "a = $1 AND b IN ($2, $3)"
-        );
-        assert_eq!(sql(DatabaseBackend::Sqlite, "a = ?"), "a = ?");
-    }
 }
 
 /// Loaders of the refresh: the client's rows of a time window, unscoped (the refresh places each

@@ -12,6 +12,7 @@ use sea_orm::{ConnectionTrait, EntityTrait, IdenStatic, Statement, Value};
 use uuid::Uuid;
 
 use super::ingested::CHUNK;
+use crate::dialect::numbered;
 use crate::TenantTx;
 
 /// Sets `columns` of each listed row of the transaction's client (by `id`) to that row's values,
@@ -30,20 +31,12 @@ pub async fn each<E: EntityTrait>(
     }
     let table = E::default().table_name().to_string();
     let backend = tx.conn().get_database_backend();
-    let postgres = backend == sea_orm::DatabaseBackend::Postgres;
-    let mark = |k: usize| {
-        if postgres {
-            format!("${k}")
-        } else {
-            "?".to_string()
-        }
-    };
     let set: Vec<String> = columns
         .iter()
         .enumerate()
         .map(|(i, c)| format!("\"{}\" = v.column{}", c.as_str(), i + 2))
         .collect();
-    let head = format!("UPDATE \"{table}\" SET {} FROM (VALUES ", set.join(", "));
+    let tuple = format!("({})", vec!["?"; columns.len() + 1].join(", "));
     // One statement must not update a row twice (which match wins would be undefined).
     let mut last: HashMap<Uuid, usize> = HashMap::with_capacity(rows.len());
     for (i, (id, _)) in rows.iter().enumerate() {
@@ -58,26 +51,27 @@ pub async fn each<E: EntityTrait>(
         .peekable();
     while rows.peek().is_some() {
         let mut values = Vec::new();
-        let mut tuples = Vec::new();
+        let mut tuples = 0;
         for (id, row) in rows.by_ref().take(CHUNK) {
             assert_eq!(row.len(), columns.len(), "one value per column");
-            let marks: Vec<String> = (0..=row.len())
-                .map(|i| mark(values.len() + 1 + i))
-                .collect();
-            tuples.push(format!("({})", marks.join(", ")));
             values.push(id.into());
             values.extend(row);
+            tuples += 1;
         }
-        // The client comes last, as it does in the text (SQLite numbers `?` in text order).
         values.push(tx.client_uuid().into());
-        let sql = format!(
-            "{head}{}) AS v WHERE \"{table}\".client_id = {} AND \"{table}\".id = v.column1",
-            tuples.join(", "),
-            mark(values.len())
+        let text = format!(
+            "UPDATE \"{table}\" SET {} FROM (VALUES {}) AS v \
+             WHERE \"{table}\".client_id = ? AND \"{table}\".id = v.column1",
+            set.join(", "),
+            vec![tuple.as_str(); tuples].join(", "),
         );
         updated += tx
             .conn()
-            .execute(Statement::from_sql_and_values(backend, sql, values))
+            .execute(Statement::from_sql_and_values(
+                backend,
+                numbered(backend, &text),
+                values,
+            ))
             .await?
             .rows_affected();
     }
