@@ -79,22 +79,27 @@ pub(crate) async fn movers(
     rollup(&parents, &[]).map_err(Error::internal)?;
 
     let (spec, prev_spec) = (f.spec(), prev.spec());
-    let listed: Vec<Dim> = teams
+    // The candidates, each with its name and parent: listed once, for the counts and the rows.
+    let team_list: Vec<(Uuid, &str, Option<Uuid>)> = teams
         .iter()
         .filter(|t| within.has_team(t.id))
-        .map(|t| Dim {
+        .map(|t| (t.id, t.name.as_str(), t.parent_id))
+        .collect();
+    let project_list: Vec<(Uuid, &str, Option<Uuid>)> = projects
+        .iter()
+        .filter(|p| within.has_project(p.id))
+        .map(|p| (p.id, p.name.as_str(), None))
+        .collect();
+    let listed: Vec<Dim> = team_list
+        .iter()
+        .map(|&(id, ..)| Dim {
             kind: kind::TEAM,
-            id: t.id,
+            id,
         })
-        .chain(
-            projects
-                .iter()
-                .filter(|p| within.has_project(p.id))
-                .map(|p| Dim {
-                    kind: kind::PROJECT,
-                    id: p.id,
-                }),
-        )
+        .chain(project_list.iter().map(|&(id, ..)| Dim {
+            kind: kind::PROJECT,
+            id,
+        }))
         .collect();
     let started = std::time::Instant::now();
     let mut both = read::counts(tx, &[&spec, &prev_spec], &listed).await?;
@@ -102,11 +107,11 @@ pub(crate) async fn movers(
     let now = both.pop().unwrap_or_default();
     let counted = started.elapsed();
     let rows = |k: i16,
-                list: Vec<(Uuid, &str, Option<Uuid>)>,
+                list: &[(Uuid, &str, Option<Uuid>)],
                 counts: &std::collections::HashMap<Dim, Counts>| {
         let mut out: Vec<PortfolioRow> = list
-            .into_iter()
-            .map(|(id, name, parent)| {
+            .iter()
+            .map(|&(id, name, parent)| {
                 let c = counts
                     .get(&Dim { kind: k, id })
                     .copied()
@@ -117,27 +122,13 @@ pub(crate) async fn movers(
         out.sort_by(|a, b| (&a.name, a.id).cmp(&(&b.name, b.id)));
         out
     };
-    let team_list = || {
-        teams
-            .iter()
-            .filter(|t| within.has_team(t.id))
-            .map(|t| (t.id, t.name.as_str(), t.parent_id))
-            .collect::<Vec<_>>()
-    };
-    let project_list = || {
-        projects
-            .iter()
-            .filter(|p| within.has_project(p.id))
-            .map(|p| (p.id, p.name.as_str(), None))
-            .collect::<Vec<_>>()
-    };
     let mut team_movers = rank(
-        &rows(kind::TEAM, team_list(), &now),
-        &rows(kind::TEAM, team_list(), &before),
+        &rows(kind::TEAM, &team_list, &now),
+        &rows(kind::TEAM, &team_list, &before),
     );
     let mut project_movers = rank(
-        &rows(kind::PROJECT, project_list(), &now),
-        &rows(kind::PROJECT, project_list(), &before),
+        &rows(kind::PROJECT, &project_list, &now),
+        &rows(kind::PROJECT, &project_list, &before),
     );
     let (start, end) = (
         prev_spec.range_start().timestamp(),
