@@ -169,6 +169,17 @@ async fn load(
     let (mut done, complete) = state.read();
     if complete {
         println!("dataset already loaded ({done} chunks): reusing it");
+        // A newer version may have marked the aggregates for recomputation (a migration that
+        // changes what cells hold); that is done here, not by the first measured request.
+        let started = Instant::now();
+        if let Some(s) = pulse_analytics::rollup::refresh_pending(db, client).await? {
+            println!(
+                "aggregates brought up to date in {:.1} s ({} days, {} cells)",
+                started.elapsed().as_secs_f64(),
+                s.days,
+                s.cells
+            );
+        }
         return Ok(());
     }
     if done > 0 {
