@@ -87,8 +87,15 @@ async fn dora_report(tx: &TenantTx, f: &Filters, source: Source) -> Result<(Dora
             if attribution(tx, f).await? == rollup::refresh::rule(tx).await? {
                 let spec = f.spec();
                 let (start, end) = (spec.range_start(), spec.range_end());
-                let facts =
-                    rollup::read::dora_facts(tx, dim, start.timestamp(), end.timestamp()).await?;
+                let facts = rollup::read::dora_facts(
+                    tx,
+                    dim,
+                    start.timestamp(),
+                    end.timestamp(),
+                    &[&spec],
+                    rollup::read::EXACT_LIMIT,
+                )
+                .await?;
                 let fallback = pulse_db::repo::deployments::count(
                     tx,
                     &pulse_db::repo::deployments::DeploymentFilter {
@@ -161,7 +168,8 @@ pub async fn pull_requests_from(
     if source == Source::Aggregates {
         if let Some(dim) = rollup::serving(tx, f).await? {
             let spec = f.spec();
-            let facts = rollup::read::facts_of(tx, dim, &spec).await?;
+            let facts =
+                rollup::read::pull_requests_of(tx, dim, &spec, rollup::read::EXACT_LIMIT).await?;
             return Ok(PullRequestMetrics {
                 filters: f.applied(),
                 report: rollup::report::pull_requests(&facts, &spec),
@@ -798,12 +806,21 @@ pub async fn executive_from(tx: &TenantTx, f: &Filters, source: Source) -> Resul
     };
     let (now, before) = match cells {
         Some(dim) => {
-            let (spec, prev_spec) = (f.spec(), prev.spec());
+            // The view shows totals only, so half-year buckets: their edges cut fewer days, which
+            // lets long ranges read fewer, larger summary blocks.
+            let (spec, prev_spec) = (
+                f.spec()
+                    .with_granularity(pulse_metrics::time::Granularity::HalfYear),
+                prev.spec()
+                    .with_granularity(pulse_metrics::time::Granularity::HalfYear),
+            );
             let facts = rollup::read::dora_facts(
                 tx,
                 dim,
                 prev_spec.range_start().timestamp(),
                 spec.range_end().timestamp(),
+                &[&spec, &prev_spec],
+                rollup::read::EXACT_LIMIT,
             )
             .await?;
             (

@@ -339,6 +339,111 @@ async fn equivalence(pg: Option<String>) {
 }
 both_backends!(cells_equal_raw_reports, equivalence);
 
+/// Compares a report from summaries with the exact one: every field equal, except quantiles
+/// (medians, p75, p90, and the median series), which must lie within the summaries' stated
+/// relative error (1/128) of the exact value.
+fn within_bound(got: &Value, exact: &Value, path: &str, quantile: bool) {
+    match (got, exact) {
+        (Value::Object(a), Value::Object(b)) => {
+            assert_eq!(
+                a.keys().collect::<Vec<_>>(),
+                b.keys().collect::<Vec<_>>(),
+                "{path}"
+            );
+            for (k, v) in a {
+                let q =
+                    quantile || matches!(k.as_str(), "median" | "p75" | "p90" | "median_series");
+                within_bound(v, &b[k], &format!("{path}.{k}"), q);
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            assert_eq!(a.len(), b.len(), "{path}");
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                within_bound(x, y, &format!("{path}[{i}]"), quantile);
+            }
+        }
+        (Value::Number(x), Value::Number(y)) if quantile => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            assert!(
+                (x - y).abs() <= y.abs() / 128.0 + 1e-9,
+                "{path}: {x} is not within 1/128 of {y}"
+            );
+        }
+        _ => assert_eq!(got, exact, "{path}"),
+    }
+}
+
+/// Long ranges read summaries for the days they cover whole (forced here with a limit of zero
+/// items), and the reports stay within the stated bound of the exact ones: counts, shares, means,
+/// extremes and lists equal, quantiles within 1/128.
+async fn summaries(pg: Option<String>) {
+    let (db, client) = fixture(pg).await;
+    rollup::refresh_pending(&db, client).await.unwrap();
+    let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    let scopes = scopes(&db, client).await;
+    let cases = [
+        ("2024-01-01", "2025-06-30", Granularity::Month, "UTC"),
+        ("2025-01-06", "2025-06-01", Granularity::Week, "UTC"),
+        (
+            "2025-01-06",
+            "2025-06-01",
+            Granularity::Week,
+            "Europe/Berlin",
+        ),
+        (
+            "2025-03-01",
+            "2025-05-31",
+            Granularity::Month,
+            "Asia/Kolkata",
+        ),
+    ];
+    let mut summarised = 0;
+    for (from, to, g, tz) in cases {
+        for scope in scopes.iter().take(4) {
+            let f = filters(day(from), day(to), g, tz, *scope);
+            let Some(dim) = Dims::of_filter(f.team, f.project, f.repository) else {
+                continue;
+            };
+            let spec = f.spec();
+            let (start, end) = (spec.range_start().timestamp(), spec.range_end().timestamp());
+            let tx = db.tenant_read(client).await.unwrap();
+            let facts = rollup::read::dora_facts(&tx, dim, start, end, &[&spec], 0)
+                .await
+                .unwrap();
+            let prs = rollup::read::pull_requests_of(&tx, dim, &spec, 0)
+                .await
+                .unwrap();
+            summarised += usize::from(!facts.lead.blocks.is_empty());
+            summarised += usize::from(!prs.blocks.is_empty());
+            let dora = serde_json::to_value(rollup::report::dora(&facts, &spec)).unwrap();
+            let raw = serde_json::to_value(dora_from(&tx, &f, Source::Raw).await.unwrap()).unwrap();
+            for key in [
+                "deployment_frequency",
+                "lead_time",
+                "change_failure_rate",
+                "recovery_time",
+                "time_to_restore",
+                "rework_rate",
+            ] {
+                within_bound(&dora[key], &raw[key], &format!("{f:?} dora.{key}"), false);
+            }
+            let report = serde_json::to_value(rollup::report::pull_requests(&prs, &spec)).unwrap();
+            let raw = serde_json::to_value(
+                pull_requests_from(&tx, &f, Source::Raw)
+                    .await
+                    .unwrap()
+                    .report,
+            )
+            .unwrap();
+            within_bound(&report, &raw, &format!("{f:?} pull-requests"), false);
+            tx.rollback().await.unwrap();
+        }
+    }
+    // Most reads above summarised some days (a scope may have no lead time in a range).
+    assert!(summarised >= 16, "{summarised} reads used summaries");
+}
+both_backends!(summaries_stay_within_their_bound, summaries);
+
 /// A change of every kind the triggers watch, as an import of updated and new records.
 const CHANGES: &str = r#"{"type":"deployment","id":"late-a","environment":"production","status":"success","origin":"workflow_run","started_at":"2024-09-01T09:50:00Z","finished_at":"2024-09-01T10:00:00Z","repositories":[{"repository":"edge-a"},{"repository":"edge-b"}]}
 {"type":"pull_request","id":"edge-a#2","repository":"edge-a","title":"Deployed too late to count","author":"linus-t","state":"merged","created_at":"2024-06-19T09:00:00Z","merged_at":"2024-07-20T10:00:00Z","additions":1000,"deletions":300}
@@ -375,8 +480,17 @@ async fn maintenance(pg: Option<String>) {
     // family and dimension up to its day.
     let totals = |db: Db| async move {
         let tx = db.tenant_read(client).await.unwrap();
-        let cells = rollups::all_cells(&tx).await.unwrap();
+        let all = rollups::all_cells(&tx).await.unwrap();
         tx.rollback().await.unwrap();
+        // Summary cells keep no running totals.
+        let summaries = rollup::facts::family::all_levels(&rollup::facts::family::SUMMARIES);
+        let (summary_cells, cells): (Vec<_>, Vec<_>) = all
+            .into_iter()
+            .partition(|c| summaries.contains(&c.key.family));
+        assert!(!summary_cells.is_empty());
+        assert!(summary_cells
+            .iter()
+            .all(|c| (c.run_items, c.run_extra) == (0, 0)));
         let totals: Vec<_> = cells
             .iter()
             .map(|c| (c.key, c.run_items, c.run_extra))

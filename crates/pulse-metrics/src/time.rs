@@ -340,6 +340,18 @@ impl Placer {
         }
     }
 
+    /// Where the instants `[from, to)` fall, when every one of them falls alike: `Some(None)` when
+    /// none is in the range, `Some(Some(i))` when all are in bucket `i`. `None` when a bucket's or
+    /// the range's edge cuts them (or when the placer converts instants, so cannot tell cheaply).
+    pub fn span(&self, from: i64, to: i64) -> Option<Option<usize>> {
+        let edges = self.edges.as_ref()?;
+        if to <= edges[0] || from >= edges[edges.len() - 1] {
+            return Some(None);
+        }
+        let first = self.bucket(from)?;
+        (self.bucket(to - 1) == Some(first)).then_some(Some(first))
+    }
+
     /// Whether instants are placed by comparing seconds (no local date is computed).
     pub fn compares_seconds(&self) -> bool {
         self.edges.is_some()
@@ -456,5 +468,64 @@ mod tests {
         assert!(json.contains("\"Europe/Berlin\""), "{json}");
         let back: BucketSpec = serde_json::from_str(&json).expect("deserialise");
         assert_eq!(back, spec);
+    }
+
+    #[test]
+    fn span_tells_whole_days_from_cut_ones() {
+        let day = 86_400;
+        // Weeks in Berlin (UTC+1 in January): Monday 2024-01-08 starts at 2024-01-07T23:00Z.
+        let spec = BucketSpec::with_zone_name(
+            d("2024-01-03"),
+            d("2024-01-20"),
+            Granularity::Week,
+            "Europe/Berlin",
+        )
+        .expect("valid");
+        let placer = Placer::new(&spec);
+        let utc = |date: &str| local_midnight(d(date), Tz::UTC).timestamp();
+        // Wholly outside, before and after.
+        assert_eq!(
+            placer.span(utc("2024-01-01"), utc("2024-01-01") + day),
+            Some(None)
+        );
+        assert_eq!(
+            placer.span(utc("2024-01-22"), utc("2024-01-22") + day),
+            Some(None)
+        );
+        // Inside one week.
+        assert_eq!(
+            placer.span(utc("2024-01-04"), utc("2024-01-04") + day),
+            Some(Some(0))
+        );
+        assert_eq!(
+            placer.span(utc("2024-01-09"), utc("2024-01-09") + day),
+            Some(Some(1))
+        );
+        // Cut by the week's edge (one hour before UTC midnight) and by the range's edges.
+        assert_eq!(
+            placer.span(utc("2024-01-07"), utc("2024-01-07") + day),
+            None
+        );
+        assert_eq!(
+            placer.span(utc("2024-01-02"), utc("2024-01-02") + day),
+            None
+        );
+        assert_eq!(
+            placer.span(utc("2024-01-20"), utc("2024-01-20") + day),
+            None
+        );
+        // The same spec in UTC has no cut day inside the range.
+        let placer = Placer::new(&BucketSpec {
+            tz: Tz::UTC,
+            ..spec
+        });
+        assert_eq!(
+            placer.span(utc("2024-01-07"), utc("2024-01-07") + day),
+            Some(Some(0))
+        );
+        assert_eq!(
+            placer.span(utc("2024-01-08"), utc("2024-01-08") + day),
+            Some(Some(1))
+        );
     }
 }

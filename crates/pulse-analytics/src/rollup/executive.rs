@@ -7,12 +7,14 @@ use pulse_core::{Error, Result};
 use pulse_db::repo::scope;
 use pulse_db::TenantTx;
 use pulse_metrics::rollup::rollup;
+use pulse_metrics::time::Granularity;
 use uuid::Uuid;
 
 use super::dims::{kind, Dim};
 use super::facts::{LeadFact, OwnedLeadFact, SprintFact};
-use super::read::{self, Counts};
+use super::read::{self, Counts, Part};
 use super::report;
+use super::summary::{LeadSummary, OwnedLeadSummary};
 use crate::filters::Filters;
 use crate::reports::{movers as rank, Comparison, Mover, MoverScope, PortfolioRow};
 
@@ -78,7 +80,11 @@ pub(crate) async fn movers(
         .collect();
     rollup(&parents, &[]).map_err(Error::internal)?;
 
-    let (spec, prev_spec) = (f.spec(), prev.spec());
+    // Totals only: half-year buckets (see `reports::executive_from`).
+    let (spec, prev_spec) = (
+        f.spec().with_granularity(Granularity::HalfYear),
+        prev.spec().with_granularity(Granularity::HalfYear),
+    );
     // The candidates, each with its name and parent: listed once, for the counts and the rows.
     let team_list: Vec<(Uuid, &str, Option<Uuid>)> = teams
         .iter()
@@ -134,16 +140,26 @@ pub(crate) async fn movers(
         prev_spec.range_start().timestamp(),
         spec.range_end().timestamp(),
     );
+    let specs = &[&spec, &prev_spec];
     for m in &mut team_movers {
         let dim = Dim {
             kind: kind::TEAM,
             id: m.id,
         };
-        let facts: Vec<LeadFact> = read::facts::<OwnedLeadFact>(tx, dim, start, end)
-            .await?
-            .into_iter()
-            .map(|o| o.0)
-            .collect();
+        let owned: Part<OwnedLeadFact, OwnedLeadSummary> =
+            read::part(tx, dim, start, end, specs, read::EXACT_LIMIT).await?;
+        let facts = Part {
+            facts: owned.facts.into_iter().map(|o| o.0).collect(),
+            blocks: owned
+                .blocks
+                .into_iter()
+                .map(|b| read::Block {
+                    start: b.start,
+                    len: b.len,
+                    summary: b.summary.0,
+                })
+                .collect(),
+        };
         m.lead_time_median_secs = Comparison::of(
             report::lead_median(&facts, &spec),
             report::lead_median(&facts, &prev_spec),
@@ -154,7 +170,8 @@ pub(crate) async fn movers(
             kind: kind::PROJECT,
             id: m.id,
         };
-        let facts: Vec<LeadFact> = read::facts(tx, dim, start, end).await?;
+        let facts: Part<LeadFact, LeadSummary> =
+            read::part(tx, dim, start, end, specs, read::EXACT_LIMIT).await?;
         m.lead_time_median_secs = Comparison::of(
             report::lead_median(&facts, &spec),
             report::lead_median(&facts, &prev_spec),

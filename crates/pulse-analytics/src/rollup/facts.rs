@@ -33,6 +33,30 @@ pub mod family {
     pub const WORK: i16 = 8;
     /// A sprint, at its close.
     pub const SPRINT: i16 = 9;
+    /// One day's [`LEAD`] facts summarised ([`super::summary::LeadSummary`]).
+    pub const LEAD_SUMMARY: i16 = 10;
+    /// One day's [`LEAD_OWNED`] facts summarised.
+    pub const LEAD_OWNED_SUMMARY: i16 = 11;
+    /// One day's [`PULL_REQUEST`] facts summarised ([`super::summary::PullRequestSummary`]).
+    pub const PULL_REQUEST_SUMMARY: i16 = 12;
+    /// The summary families of one day (level 0).
+    pub const SUMMARIES: [i16; 3] = [LEAD_SUMMARY, LEAD_OWNED_SUMMARY, PULL_REQUEST_SUMMARY];
+
+    /// Levels of summary blocks: a block of level `k` covers the `2^k` days from a day that is a
+    /// multiple of `2^k`, so any run of days is covered by a few blocks.
+    pub const LEVELS: u32 = 8;
+
+    /// The family of the summary blocks of level `level` of a day's summary family (`base`).
+    pub const fn level(base: i16, level: u32) -> i16 {
+        base + 16 * level as i16
+    }
+
+    /// Every summary family of these day summaries, all levels.
+    pub fn all_levels(bases: &[i16]) -> Vec<i16> {
+        (0..LEVELS)
+            .flat_map(|l| bases.iter().map(move |&b| level(b, l)))
+            .collect()
+    }
 }
 
 /// The UTC day of an instant (floored).
@@ -56,6 +80,10 @@ pub trait Fact: Sized {
     fn put(&self, out: &mut Writer);
     /// Reads a record back; `base` is the cell's midnight.
     fn get(r: &mut Reader<'_>, base: i64) -> Self;
+    /// The summary cell of one day's facts (family and bytes), for the families that have one.
+    fn summary(_day: &[Self]) -> Option<(i16, Vec<u8>)> {
+        None
+    }
 }
 
 /// Appends little-endian values.
@@ -252,6 +280,9 @@ impl Fact for LeadFact {
             span: r.i64(),
         }
     }
+    fn summary(day: &[Self]) -> Option<(i16, Vec<u8>)> {
+        Some(super::summary::encoded::<super::summary::LeadSummary>(day))
+    }
 }
 
 /// [`LeadFact`] in the client's context, stored for the teams owning the change.
@@ -269,6 +300,11 @@ impl Fact for OwnedLeadFact {
     }
     fn get(r: &mut Reader<'_>, base: i64) -> Self {
         Self(LeadFact::get(r, base))
+    }
+    fn summary(day: &[Self]) -> Option<(i16, Vec<u8>)> {
+        Some(super::summary::encoded::<super::summary::OwnedLeadSummary>(
+            day,
+        ))
     }
 }
 
@@ -379,6 +415,9 @@ impl Fact for PullRequestFact {
             comments: r.u32(),
             rework_commits: r.u32(),
         }
+    }
+    fn summary(day: &[Self]) -> Option<(i16, Vec<u8>)> {
+        Some(super::summary::encoded::<super::summary::PullRequestSummary>(day))
     }
 }
 

@@ -37,6 +37,7 @@ pub mod facts;
 pub mod read;
 pub mod refresh;
 pub mod report;
+pub mod summary;
 
 use pulse_core::{ClientId, Result};
 use pulse_db::repo::rollups;

@@ -5,12 +5,13 @@ use std::collections::HashMap;
 use pulse_core::Result;
 use pulse_db::repo::rollups::{self, Cell};
 use pulse_db::TenantTx;
-use pulse_metrics::time::BucketSpec;
+use pulse_metrics::time::{BucketSpec, Placer};
 use uuid::Uuid;
 
 use super::dims::{kind, Dim};
 use super::facts::*;
 use super::report::{self, DoraFacts};
+use super::summary::{PullRequestSummary, Summary};
 
 /// The UTC days `[from, to)` holding every instant of `[start, end)`.
 fn days(start: i64, end: i64) -> (i64, i64) {
@@ -29,15 +30,213 @@ fn unpack<F: Fact>(cells: &[Cell], out: &mut Vec<F>) -> Result<()> {
     Ok(())
 }
 
-/// The delivery facts of a dimension covering the instants `[start, end)`.
-pub async fn dora_facts(tx: &TenantTx, dim: Dim, start: i64, end: i64) -> Result<DoraFacts> {
+/// Items a range may hold for its reports to be computed from every item's facts (exact); above
+/// it, the days a range covers whole in each of its buckets come from their summaries.
+pub const EXACT_LIMIT: u64 = 20_000;
+
+/// Days cut by a range's or bucket's edge beyond which a range is read from facts alone (a
+/// bucket size and time zone whose edges cut most days gains nothing from summaries).
+const MAX_CUT_DAYS: usize = 64;
+
+/// A summary of the `len` days from UTC day `start`.
+#[derive(Debug, Clone)]
+pub struct Block<S> {
+    /// First UTC day.
+    pub start: i64,
+    /// Days covered.
+    pub len: i64,
+    /// The summary.
+    pub summary: S,
+}
+
+/// The facts of one family over a range: every item's facts, except on the days whose summaries
+/// stand for them (each block lies wholly inside one bucket, or wholly outside the range, of every
+/// spec the part was read for).
+#[derive(Debug, Clone)]
+pub struct Part<F, S> {
+    /// Facts of the days not summarised.
+    pub facts: Vec<F>,
+    /// The summarised days.
+    pub blocks: Vec<Block<S>>,
+}
+
+impl<F, S> Default for Part<F, S> {
+    fn default() -> Self {
+        Self {
+            facts: Vec::new(),
+            blocks: Vec::new(),
+        }
+    }
+}
+
+impl<F, S> Part<F, S> {
+    /// Every item's facts, no summary.
+    pub fn exact(facts: Vec<F>) -> Self {
+        Self {
+            facts,
+            blocks: Vec::new(),
+        }
+    }
+
+    /// The summaries inside `placer`'s range, with their bucket.
+    pub fn placed<'a>(&'a self, placer: &'a Placer) -> impl Iterator<Item = (usize, &'a S)> + 'a {
+        self.blocks.iter().filter_map(move |b| {
+            match placer.span(b.start * DAY, (b.start + b.len) * DAY) {
+                Some(at) => at.map(|bucket| (bucket, &b.summary)),
+                None => {
+                    debug_assert!(
+                        false,
+                        "summarised days from {} are cut by the spec",
+                        b.start
+                    );
+                    None
+                }
+            }
+        })
+    }
+}
+
+/// The facts of family `F` of a dimension covering `[start, end)`, summarised where a large range
+/// allows (see [`EXACT_LIMIT`] and the [`super::summary`] module). The days are split into runs
+/// that lie wholly inside one bucket (or wholly outside the range) of every spec in `specs`, and
+/// days an edge cuts; each run is read as the few aligned blocks that cover it
+/// (`family::level`), each cut day as its facts. Every item's facts are read instead when the
+/// range holds at most `limit` items, when a summary is missing (cells written before summaries
+/// existed), or when edges cut many days.
+pub async fn part<F: Fact, S: Summary<Of = F>>(
+    tx: &TenantTx,
+    dim: Dim,
+    start: i64,
+    end: i64,
+    specs: &[&BucketSpec],
+    limit: u64,
+) -> Result<Part<F, S>> {
+    let started = std::time::Instant::now();
+    let (from, to) = days(start, end);
+    let (part, how) = summarised(tx, dim, (from, to), specs, limit).await?;
+    let part = match part {
+        Some(part) => part,
+        None => Part::exact(facts(tx, dim, start, end).await?),
+    };
+    tracing::debug!(
+        family = F::FAMILY,
+        days = to - from,
+        blocks = part.blocks.len(),
+        facts = part.facts.len(),
+        how,
+        us = started.elapsed().as_micros() as u64,
+        "rollup read"
+    );
+    Ok(part)
+}
+
+/// The aligned blocks covering the days `[a, b)`: `(level, first day)`, largest first where they
+/// fit.
+fn cover(a: i64, b: i64) -> Vec<(u32, i64)> {
+    let mut out = Vec::new();
+    let mut p = a;
+    while p < b {
+        let mut level = family::LEVELS - 1;
+        while level > 0 && (p.rem_euclid(1 << level) != 0 || p + (1 << level) > b) {
+            level -= 1;
+        }
+        out.push((level, p));
+        p += 1 << level;
+    }
+    out
+}
+
+/// [`part`]'s summarised read of days `[from, to)`, or `None` (and why) when the facts must be
+/// read instead.
+async fn summarised<F: Fact, S: Summary<Of = F>>(
+    tx: &TenantTx,
+    dim: Dim,
+    (from, to): (i64, i64),
+    specs: &[&BucketSpec],
+    limit: u64,
+) -> Result<(Option<Part<F, S>>, &'static str)> {
+    let totals = rollups::totals_before(tx, &[F::FAMILY], &[(dim.kind, dim.id)], &[from, to])
+        .await?
+        .into_iter()
+        .map(|t| (t.day, t.run_items))
+        .collect::<HashMap<i64, i64>>();
+    let stored = totals.get(&to).copied().unwrap_or(0) - totals.get(&from).copied().unwrap_or(0);
+    if stored <= i64::try_from(limit).unwrap_or(i64::MAX) {
+        return Ok((None, "exact: few items"));
+    }
+    // Where each day falls in every spec (`None` when an edge cuts it).
+    let placers: Vec<Placer> = specs.iter().map(|s| Placer::new(s)).collect();
+    let class = |day: i64| -> Option<Vec<Option<usize>>> {
+        placers
+            .iter()
+            .map(|p| p.span(day * DAY, (day + 1) * DAY))
+            .collect()
+    };
+    let mut keys: Vec<(i16, i64)> = Vec::new();
+    let mut cut: Vec<i64> = Vec::new();
+    let mut day = from;
+    while day < to {
+        let Some(c) = class(day) else {
+            cut.push(day);
+            day += 1;
+            continue;
+        };
+        let mut run_end = day + 1;
+        while run_end < to && class(run_end).as_ref() == Some(&c) {
+            run_end += 1;
+        }
+        for (level, first) in cover(day, run_end) {
+            keys.push((family::level(S::FAMILY, level), first));
+        }
+        day = run_end;
+    }
+    if cut.len() > MAX_CUT_DAYS {
+        return Ok((None, "exact: too many cut days"));
+    }
+    let mut blocks = Vec::with_capacity(keys.len());
+    let mut items = 0i64;
+    for c in rollups::cells_at(tx, dim.kind, dim.id, &keys).await? {
+        let summary = S::decode(&c.data).ok_or_else(|| {
+            pulse_core::Error::internal(anyhow::anyhow!(
+                "rollup summary of family {} on day {} is corrupt",
+                c.key.family,
+                c.key.day
+            ))
+        })?;
+        items += c.items;
+        blocks.push(Block {
+            start: c.key.day,
+            len: 1 << ((c.key.family - S::FAMILY) / 16),
+            summary,
+        });
+    }
+    let cells = rollups::cells_on(tx, &[F::FAMILY], dim.kind, dim.id, &cut).await?;
+    let mut out = Vec::new();
+    unpack(&cells, &mut out)?;
+    // Every day with facts is summarised when the counts agree.
+    if items + out.len() as i64 != stored {
+        return Ok((None, "exact: summaries missing"));
+    }
+    Ok((Some(Part { facts: out, blocks }), "summaries"))
+}
+
+/// The delivery facts of a dimension covering the instants `[start, end)`, for the reports of
+/// `specs` (lead times summarised on long ranges, [`part`]).
+pub async fn dora_facts(
+    tx: &TenantTx,
+    dim: Dim,
+    start: i64,
+    end: i64,
+    specs: &[&BucketSpec],
+    limit: u64,
+) -> Result<DoraFacts> {
+    let started = std::time::Instant::now();
     let (from, to) = days(start, end);
     let cells = rollups::cells_of(
         tx,
         &[
             family::DEPLOYMENT,
             family::FAILED,
-            family::LEAD,
             family::UNDEPLOYED,
             family::INCIDENT,
         ],
@@ -50,9 +249,17 @@ pub async fn dora_facts(tx: &TenantTx, dim: Dim, start: i64, end: i64) -> Result
     let mut f = DoraFacts::default();
     unpack(&cells, &mut f.deployments)?;
     unpack(&cells, &mut f.failed)?;
-    unpack(&cells, &mut f.lead)?;
     unpack(&cells, &mut f.undeployed)?;
     unpack(&cells, &mut f.incidents)?;
+    tracing::debug!(
+        deployments = f.deployments.len(),
+        failed = f.failed.len(),
+        undeployed = f.undeployed.len(),
+        incidents = f.incidents.len(),
+        us = started.elapsed().as_micros() as u64,
+        "rollup read of delivery facts"
+    );
+    f.lead = part(tx, dim, start, end, specs, limit).await?;
     Ok(f)
 }
 
@@ -65,10 +272,15 @@ pub async fn facts<F: Fact>(tx: &TenantTx, dim: Dim, start: i64, end: i64) -> Re
     Ok(out)
 }
 
-/// The facts of a spec's range.
-pub async fn facts_of<F: Fact>(tx: &TenantTx, dim: Dim, spec: &BucketSpec) -> Result<Vec<F>> {
+/// The pull-request facts of a spec's range ([`part`]).
+pub async fn pull_requests_of(
+    tx: &TenantTx,
+    dim: Dim,
+    spec: &BucketSpec,
+    limit: u64,
+) -> Result<Part<PullRequestFact, PullRequestSummary>> {
     let (start, end) = bounds(spec);
-    facts(tx, dim, start, end).await
+    part(tx, dim, start, end, &[spec], limit).await
 }
 
 /// What a team or project did in a range: deployments, merged pull requests, completed items.

@@ -19,6 +19,7 @@ use super::compute::{self, PullRequestInput};
 use super::dims::{kind, DimIx, Dims};
 use super::facts::*;
 use super::report::instant;
+use super::summary::{LeadSummary, OwnedLeadSummary, PullRequestSummary, Summary};
 use crate::convert;
 
 /// What a refresh did.
@@ -55,6 +56,7 @@ impl Group {
         Group::Sprints,
     ];
 
+    /// The families recomputed per day: the facts and their day summaries.
     fn families(self) -> &'static [i16] {
         match self {
             Group::Delivery => &[
@@ -63,11 +65,42 @@ impl Group {
                 family::LEAD,
                 family::LEAD_OWNED,
                 family::INCIDENT,
+                family::LEAD_SUMMARY,
+                family::LEAD_OWNED_SUMMARY,
             ],
-            Group::PullRequests => &[family::PULL_REQUEST, family::UNDEPLOYED],
+            Group::PullRequests => &[
+                family::PULL_REQUEST,
+                family::UNDEPLOYED,
+                family::PULL_REQUEST_SUMMARY,
+            ],
             Group::Work => &[family::WORK],
             Group::Sprints => &[family::SPRINT],
         }
+    }
+
+    /// The fact families, whose cells keep running totals.
+    fn totalled(self) -> Vec<i16> {
+        self.families()
+            .iter()
+            .copied()
+            .filter(|f| !family::SUMMARIES.contains(f))
+            .collect()
+    }
+
+    /// The day summary families, from which the blocks of higher levels are built.
+    fn summaries(self) -> Vec<i16> {
+        self.families()
+            .iter()
+            .copied()
+            .filter(|f| family::SUMMARIES.contains(f))
+            .collect()
+    }
+
+    /// Every family of the group: facts and summaries of every level.
+    fn all_families(self) -> Vec<i16> {
+        let mut all = self.totalled();
+        all.extend(family::all_levels(&self.summaries()));
+        all
     }
 
     /// Days recomputed per pass (bounds memory: each pass also loads its context).
@@ -160,7 +193,7 @@ pub async fn refresh(tx: &TenantTx) -> Result<RefreshStats> {
             }
         }
         for g in Group::ALL {
-            rollups::delete_cells(tx, g.families(), None).await?;
+            rollups::delete_cells(tx, &g.all_families(), None).await?;
         }
     } else {
         for m in &markers {
@@ -172,11 +205,11 @@ pub async fn refresh(tx: &TenantTx) -> Result<RefreshStats> {
     for (g, list) in spans {
         let merged = merge(list);
         let first = merged.first().map(|&(a, _)| a);
-        // Time spent replacing cells (deleting and recomputing), writing them, and bringing the
-        // running totals up to date; logged per group.
-        let mut took = [Duration::ZERO; 3];
+        // Time spent replacing cells (deleting and recomputing), writing them, bringing the
+        // running totals up to date, and building the summary blocks; logged per group.
+        let mut took = [Duration::ZERO; 4];
         let mut totals = Totals::default();
-        for (a, b) in merged {
+        for &(a, b) in &merged {
             let mut start = a;
             while start <= b {
                 let end = (start + g.chunk_days()).min(b + 1);
@@ -199,14 +232,20 @@ pub async fn refresh(tx: &TenantTx) -> Result<RefreshStats> {
         // insert are final; otherwise the cells before and after the recomputed days count too.
         if let Some(first) = first.filter(|_| !stats.full) {
             let t = Instant::now();
-            rollups::update_running_totals(tx, g.families(), first).await?;
+            rollups::update_running_totals(tx, &g.totalled(), first).await?;
             took[2] = t.elapsed();
         }
+        let t = Instant::now();
+        for &(a, b) in &merged {
+            stats.cells += build_blocks(tx, g, a, b).await?;
+        }
+        took[3] = t.elapsed();
         tracing::debug!(
             group = ?g,
             recompute_ms = took[0].as_millis() as u64,
             write_ms = took[1].as_millis() as u64,
             totals_ms = took[2].as_millis() as u64,
+            blocks_ms = took[3].as_millis() as u64,
             "aggregates refreshed"
         );
     }
@@ -220,10 +259,14 @@ pub async fn refresh(tx: &TenantTx) -> Result<RefreshStats> {
 struct Totals(HashMap<(i16, i16, Uuid), (i64, i64)>);
 
 impl Totals {
-    /// Gives each cell the totals up to its day (the cells must follow those already given).
+    /// Gives each fact cell the totals up to its day (the cells must follow those already given);
+    /// summary cells keep none.
     fn assign(&mut self, cells: &mut [Cell]) {
         cells.sort_unstable_by_key(|c| c.key);
-        for c in cells {
+        for c in cells
+            .iter_mut()
+            .filter(|c| !family::SUMMARIES.contains(&c.key.family))
+        {
             let run = self
                 .0
                 .entry((c.key.family, c.key.dim_kind, c.key.dim_id))
@@ -255,6 +298,21 @@ impl Out {
             by_day.entry(day_of(f.at())).or_default().push(f);
         }
         for (day, list) in by_day {
+            if let Some((family, data)) = F::summary(&list) {
+                self.cells.push(Cell {
+                    key: CellKey {
+                        family,
+                        dim_kind: dim.kind,
+                        dim_id: dim.id,
+                        day,
+                    },
+                    items: list.len() as i64,
+                    extra: 0,
+                    data,
+                    run_items: 0,
+                    run_extra: 0,
+                });
+            }
             self.cells.push(Cell {
                 key: CellKey {
                     family: F::FAMILY,
@@ -270,6 +328,76 @@ impl Out {
             });
         }
     }
+}
+
+/// Rebuilds the summary blocks above the day level (`family::level`) of the group over the days
+/// `a..=b` (inclusive): each block of `2^LEVELS / 2` days holding one of them is rebuilt from its
+/// day summaries, level by level. Returns the cells written.
+async fn build_blocks(tx: &TenantTx, g: Group, a: i64, b: i64) -> Result<usize> {
+    let size = 1i64 << (family::LEVELS - 1);
+    let mut written = 0;
+    let mut start = a.div_euclid(size) * size;
+    while start <= b {
+        for base in g.summaries() {
+            written += match base {
+                family::LEAD_SUMMARY => blocks::<LeadSummary>(tx, start, size).await?,
+                family::LEAD_OWNED_SUMMARY => blocks::<OwnedLeadSummary>(tx, start, size).await?,
+                _ => blocks::<PullRequestSummary>(tx, start, size).await?,
+            };
+        }
+        start += size;
+    }
+    Ok(written)
+}
+
+/// Rebuilds the blocks of one summary family over the days `[start, start + size)`.
+async fn blocks<S: Summary>(tx: &TenantTx, start: i64, size: i64) -> Result<usize> {
+    let higher: Vec<i16> = (1..family::LEVELS)
+        .map(|l| family::level(S::FAMILY, l))
+        .collect();
+    rollups::delete_cells(tx, &higher, Some((start, start + size))).await?;
+    let mut current: BTreeMap<(i16, Uuid, i64), (i64, S)> = BTreeMap::new();
+    for c in rollups::cells_in(tx, &[S::FAMILY], start, start + size).await? {
+        let s = S::decode(&c.data).ok_or_else(|| {
+            pulse_core::Error::internal(anyhow::anyhow!(
+                "rollup summary of family {} on day {} is corrupt",
+                S::FAMILY,
+                c.key.day
+            ))
+        })?;
+        current.insert((c.key.dim_kind, c.key.dim_id, c.key.day), (c.items, s));
+    }
+    let mut out = Vec::new();
+    for level in 1..family::LEVELS {
+        let len = 1i64 << level;
+        let mut next: BTreeMap<(i16, Uuid, i64), (i64, S)> = BTreeMap::new();
+        for ((kind, id, day), (items, s)) in current {
+            let e = next
+                .entry((kind, id, day.div_euclid(len) * len))
+                .or_insert_with(|| (0, S::default()));
+            e.0 += items;
+            e.1.merge(&s);
+        }
+        for (&(dim_kind, dim_id, day), (items, s)) in &next {
+            out.push(Cell {
+                key: CellKey {
+                    family: family::level(S::FAMILY, level),
+                    dim_kind,
+                    dim_id,
+                    day,
+                },
+                items: *items,
+                extra: 0,
+                data: s.encode(),
+                run_items: 0,
+                run_extra: 0,
+            });
+        }
+        current = next;
+    }
+    let written = out.len();
+    rollups::insert_cells(tx, out).await?;
+    Ok(written)
 }
 
 /// Row indices per dimension.

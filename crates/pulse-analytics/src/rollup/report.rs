@@ -9,12 +9,53 @@ use pulse_metrics::dora::{
     DoraReport, LeadTime, RecoveryTime, ReworkRate, TimeToRestore,
 };
 use pulse_metrics::pull_requests::{
-    PullRequestReport, ReviewDepth, ReworkAfterReview, SizeBucket, SizeCounts, StageDistributions,
+    PullRequestReport, ReviewDepth, ReworkAfterReview, SizeCounts, StageDistributions,
 };
 use pulse_metrics::stats::{median, ratio, Distribution};
-use pulse_metrics::time::{BucketSpec, Placer};
+use pulse_metrics::time::{BucketSpec, Placer, SeriesPoint};
 
 use super::facts::*;
+use super::read::Part;
+use super::summary::{size_slot, Histogram, LeadSummary, PullRequestSummary, Summary};
+
+/// The values of one distribution: those of the facts read, and the histograms of the summarised
+/// days (if any). Without summaries the statistics are the exact ones of `pulse_metrics::stats`;
+/// with them, the quantiles carry the summaries' stated error and the rest stays exact.
+#[derive(Default)]
+struct Mixed {
+    exact: Vec<i64>,
+    summarised: Option<Histogram>,
+}
+
+impl Mixed {
+    fn add(&mut self, h: &Histogram) {
+        self.summarised
+            .get_or_insert_with(Histogram::default)
+            .merge(h);
+    }
+
+    fn merged(&self) -> Option<Histogram> {
+        self.summarised.as_ref().map(|h| {
+            let mut h = h.clone();
+            h.merge(&Histogram::of(self.exact.iter().copied()));
+            h
+        })
+    }
+
+    fn distribution(&self) -> Option<Distribution> {
+        match self.merged() {
+            Some(h) => h.distribution(),
+            None => Distribution::from_secs(&self.exact),
+        }
+    }
+
+    fn median(&self) -> Option<f64> {
+        match self.merged() {
+            Some(h) => h.median(),
+            None => median(&self.exact.iter().map(|&v| v as f64).collect::<Vec<_>>()),
+        }
+    }
+}
 
 /// An instant from Unix seconds.
 pub fn instant(secs: i64) -> DateTime<Utc> {
@@ -29,7 +70,7 @@ pub struct DoraFacts {
     /// Failed production deployments.
     pub failed: Vec<FailedFact>,
     /// Deployed changes.
-    pub lead: Vec<LeadFact>,
+    pub lead: Part<LeadFact, LeadSummary>,
     /// Changes never deployed.
     pub undeployed: Vec<UndeployedFact>,
     /// Incidents.
@@ -64,14 +105,25 @@ pub fn dora(facts: &DoraFacts, spec: &BucketSpec) -> DoraReport {
         .collect();
     let deployment_frequency = deployment_frequency(&standing_in, spec);
 
-    let mut samples = Vec::new();
+    let buckets = spec.buckets().len();
+    let mut all = Mixed::default();
+    let mut per_bucket: Vec<Mixed> = (0..buckets).map(|_| Mixed::default()).collect();
     let mut negative = 0;
-    for l in facts.lead.iter().filter(|l| inside(l.at)) {
-        let (v, neg) = clamp(l.span);
-        negative += usize::from(neg);
-        samples.push((instant(l.at), v));
+    for l in &facts.lead.facts {
+        let Some(b) = placer.bucket(l.at) else {
+            continue;
+        };
+        let v = l.span.max(0);
+        negative += usize::from(l.span < 0);
+        all.exact.push(v);
+        per_bucket[b].exact.push(v);
     }
-    let values: Vec<f64> = samples.iter().map(|&(_, v)| v).collect();
+    for (b, s) in facts.lead.placed(&placer) {
+        negative += s.negative as usize;
+        all.add(&s.spans);
+        per_bucket[b].add(&s.spans);
+    }
+    let distribution = all.distribution();
     let mut not_deployed: Vec<uuid::Uuid> = facts
         .undeployed
         .iter()
@@ -81,14 +133,22 @@ pub fn dora(facts: &DoraFacts, spec: &BucketSpec) -> DoraReport {
     // The raw report lists them in the order it loads changes: by id.
     not_deployed.sort();
     let lead_time = LeadTime {
-        distribution: Distribution::from_values(&values),
-        changes: values.len(),
+        changes: distribution.map_or(0, |d| d.count),
+        distribution,
         negative_spans_clamped: negative,
         merged_not_deployed: not_deployed.len(),
         merged_not_deployed_ids: not_deployed.iter().map(|u| u.to_string()).collect(),
         // Changes are linked only to successful production deployments.
         unknown_deployment_links: 0,
-        median_series: spec.series(samples, median),
+        median_series: spec
+            .buckets()
+            .iter()
+            .zip(&per_bucket)
+            .map(|(bucket, m)| SeriesPoint {
+                period_start: bucket.period_start,
+                value: m.median(),
+            })
+            .collect(),
     };
 
     let mut failed_ids: Vec<String> = deployments
@@ -173,63 +233,84 @@ pub fn dora(facts: &DoraFacts, spec: &BucketSpec) -> DoraReport {
 }
 
 /// The pull-request report of `spec`'s range from facts, equal to
-/// `pulse_metrics::pull_requests::pull_request_report` over the pull requests they came from.
-pub fn pull_requests(facts: &[PullRequestFact], spec: &BucketSpec) -> PullRequestReport {
+/// `pulse_metrics::pull_requests::pull_request_report` over the pull requests they came from
+/// (within the summaries' stated error for the quantiles of summarised days).
+pub fn pull_requests(
+    part: &Part<PullRequestFact, PullRequestSummary>,
+    spec: &BucketSpec,
+) -> PullRequestReport {
     let placer = Placer::new(spec);
-    let merged: Vec<&PullRequestFact> = facts.iter().filter(|p| placer.contains(p.at)).collect();
-    let dist = |f: fn(&PullRequestFact) -> i64| {
-        Distribution::from_secs(&merged.iter().map(|p| f(p)).collect::<Vec<_>>())
-    };
-    let reviewed: Vec<&&PullRequestFact> = merged.iter().filter(|p| p.reviewed).collect();
-    let rework: Vec<f64> = reviewed
+    let merged: Vec<&PullRequestFact> = part
+        .facts
         .iter()
-        .map(|p| f64::from(p.rework_commits))
+        .filter(|p| placer.contains(p.at))
         .collect();
-    let prs_with_rework = rework.iter().filter(|&&c| c > 0.0).count();
-    let mut size = SizeCounts::default();
-    for p in &merged {
-        match SizeBucket::of_lines(p.lines) {
-            SizeBucket::Xs => size.xs += 1,
-            SizeBucket::S => size.s += 1,
-            SizeBucket::M => size.m += 1,
-            SizeBucket::L => size.l += 1,
-            SizeBucket::Xl => size.xl += 1,
-        }
+    let mut total = PullRequestSummary::default();
+    let mut throughput = spec.count_series(merged.iter().map(|p| instant(p.at)));
+    for (b, s) in part.placed(&placer) {
+        total.merge(s);
+        throughput[b].value += s.merged;
     }
-    let per_pr = |f: &dyn Fn(&PullRequestFact) -> f64| {
-        Distribution::from_values(&merged.iter().map(|p| f(p)).collect::<Vec<_>>())
+    let summarised = total.merged > 0;
+    let mixed = |h: &Histogram, f: &dyn Fn(&PullRequestFact) -> Option<i64>| {
+        let mut m = Mixed {
+            exact: merged.iter().filter_map(|p| f(p)).collect(),
+            summarised: None,
+        };
+        if summarised {
+            m.add(h);
+        }
+        m.distribution()
     };
-    let unreviewed = merged.len() - reviewed.len();
+    let stage = |i: usize, f: fn(&PullRequestFact) -> i64| mixed(&total.stages[i], &|p| Some(f(p)));
+    let count = |f: fn(&PullRequestFact) -> bool| merged.iter().filter(|p| f(p)).count();
+    let n = merged.len() + total.merged as usize;
+    let reviewed = count(|p| p.reviewed) + total.reviewed as usize;
+    let with_rework = count(|p| p.reviewed && p.rework_commits > 0) + total.with_rework as usize;
+    let rework_commits: u64 = merged
+        .iter()
+        .filter(|p| p.reviewed)
+        .map(|p| u64::from(p.rework_commits))
+        .sum::<u64>()
+        + u64::try_from(total.rework.sum()).unwrap_or(0);
+    let mut slots = total.size;
+    for p in &merged {
+        slots[size_slot(p.lines)] += 1;
+    }
+    let [xs, s, m, l, xl] = slots.map(|c| c as usize);
+    let unreviewed = n - reviewed;
     PullRequestReport {
-        merged: merged.len(),
-        throughput: spec.count_series(merged.iter().map(|p| instant(p.at))),
+        merged: n,
+        throughput,
         cycle_time: StageDistributions {
-            coding: dist(|p| p.coding),
-            pickup: dist(|p| p.pickup),
-            review: dist(|p| p.review),
-            deploy: dist(|p| p.deploy),
-            total: dist(|p| p.total),
+            coding: stage(0, |p| p.coding),
+            pickup: stage(1, |p| p.pickup),
+            review: stage(2, |p| p.review),
+            deploy: stage(3, |p| p.deploy),
+            total: stage(4, |p| p.total),
         },
-        deployed: merged.iter().filter(|p| p.deployed).count(),
-        merged_not_deployed: merged.iter().filter(|p| !p.deployed).count(),
-        clamped: merged.iter().filter(|p| p.clamped).count(),
-        size,
-        size_distribution: per_pr(&|p| p.lines as f64),
-        time_to_first_review: Distribution::from_secs(
-            &reviewed.iter().map(|p| p.pickup).collect::<Vec<_>>(),
-        ),
+        deployed: count(|p| p.deployed) + total.deployed as usize,
+        merged_not_deployed: count(|p| !p.deployed) + (total.merged - total.deployed) as usize,
+        clamped: count(|p| p.clamped) + total.clamped as usize,
+        size: SizeCounts { xs, s, m, l, xl },
+        size_distribution: mixed(&total.lines, &|p| {
+            Some(i64::try_from(p.lines).unwrap_or(i64::MAX))
+        }),
+        time_to_first_review: mixed(&total.first_review, &|p| p.reviewed.then_some(p.pickup)),
         review_depth: ReviewDepth {
-            reviews_per_pr: per_pr(&|p| f64::from(p.reviews)),
-            comments_per_pr: per_pr(&|p| f64::from(p.comments)),
+            reviews_per_pr: mixed(&total.reviews, &|p| Some(i64::from(p.reviews))),
+            comments_per_pr: mixed(&total.comments, &|p| Some(i64::from(p.comments))),
         },
         merged_without_review: unreviewed,
-        merged_without_review_share: ratio(unreviewed, merged.len()),
+        merged_without_review_share: ratio(unreviewed, n),
         rework_after_review: ReworkAfterReview {
-            reviewed_prs: reviewed.len(),
-            prs_with_rework,
-            share: ratio(prs_with_rework, reviewed.len()),
-            commits: rework.iter().sum::<f64>() as usize,
-            commits_per_reviewed_pr: Distribution::from_values(&rework),
+            reviewed_prs: reviewed,
+            prs_with_rework: with_rework,
+            share: ratio(with_rework, reviewed),
+            commits: rework_commits as usize,
+            commits_per_reviewed_pr: mixed(&total.rework, &|p| {
+                p.reviewed.then_some(i64::from(p.rework_commits))
+            }),
         },
     }
 }
@@ -251,14 +332,21 @@ pub fn predictability(facts: &[SprintFact], spec: &BucketSpec) -> Option<f64> {
 }
 
 /// Median of the clamped lead times in the range (a portfolio row's `lead_time_median_secs`).
-pub fn lead_median(facts: &[LeadFact], spec: &BucketSpec) -> Option<f64> {
+pub fn lead_median(part: &Part<LeadFact, LeadSummary>, spec: &BucketSpec) -> Option<f64> {
     let placer = Placer::new(spec);
-    let values: Vec<f64> = facts
-        .iter()
-        .filter(|l| placer.contains(l.at))
-        .map(|l| l.span.max(0) as f64)
-        .collect();
-    Distribution::from_values(&values).map(|d| d.median)
+    let mut m = Mixed {
+        exact: part
+            .facts
+            .iter()
+            .filter(|l| placer.contains(l.at))
+            .map(|l| l.span.max(0))
+            .collect(),
+        summarised: None,
+    };
+    for (_, s) in part.placed(&placer) {
+        m.add(&s.spans);
+    }
+    m.median()
 }
 
 /// Work items completed in the range and created before its end.

@@ -22,6 +22,7 @@ mod m20261123_000060_covering_indexes;
 mod m20261206_000070_rollup_running_totals;
 mod m20261206_000080_rollup_trigger_planning;
 mod m20261206_000090_deployment_commit_lookup;
+mod m20261206_000100_rollup_summaries;
 
 use sea_orm::DatabaseConnection;
 pub use sea_orm_migration::MigratorTrait;
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000070_rollup_running_totals::Migration),
             Box::new(m20261206_000080_rollup_trigger_planning::Migration),
             Box::new(m20261206_000090_deployment_commit_lookup::Migration),
+            Box::new(m20261206_000100_rollup_summaries::Migration),
         ]
     }
 }

@@ -339,6 +339,84 @@ pub async fn cells_of(
     rows.iter().map(cell_of).collect()
 }
 
+/// The cells of one dimension at exactly these `(family, day)` keys.
+pub async fn cells_at(
+    tx: &TenantTx,
+    dim_kind: i16,
+    dim_id: Uuid,
+    keys: &[(i16, i64)],
+) -> Result<Vec<Cell>> {
+    let mut out = Vec::with_capacity(keys.len());
+    for batch in keys.chunks(400) {
+        let mut values: Vec<Value> = vec![tx.client_uuid().into(), dim_kind.into(), dim_id.into()];
+        for &(family, day) in batch {
+            values.extend([Value::from(family), Value::from(day)]);
+        }
+        let rows = query(
+            tx,
+            &format!(
+                "SELECT family, dim_kind, dim_id, day, items, extra, data, run_items, run_extra \
+                 FROM rollup_cells WHERE client_id = ? AND dim_kind = ? AND dim_id = ? \
+                 AND (family, day) IN ({})",
+                vec!["(?, ?)"; batch.len()].join(", ")
+            ),
+            values,
+        )
+        .await?;
+        for r in &rows {
+            out.push(cell_of(r)?);
+        }
+    }
+    Ok(out)
+}
+
+/// The cells of every dimension for these families on days `[from, to)`.
+pub async fn cells_in(tx: &TenantTx, families: &[i16], from: i64, to: i64) -> Result<Vec<Cell>> {
+    let mut values: Vec<Value> = vec![tx.client_uuid().into()];
+    values.extend(families.iter().map(|&f| Value::from(f)));
+    values.extend([from.into(), to.into()]);
+    let rows = query(
+        tx,
+        &format!(
+            "SELECT family, dim_kind, dim_id, day, items, extra, data, run_items, run_extra FROM rollup_cells \
+             WHERE client_id = ? AND family IN ({}) AND day >= ? AND day < ?",
+            marks(families.len())
+        ),
+        values,
+    )
+    .await?;
+    rows.iter().map(cell_of).collect()
+}
+
+/// The cells of one dimension for these families on exactly these days.
+pub async fn cells_on(
+    tx: &TenantTx,
+    families: &[i16],
+    dim_kind: i16,
+    dim_id: Uuid,
+    days: &[i64],
+) -> Result<Vec<Cell>> {
+    if days.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut values: Vec<Value> = vec![tx.client_uuid().into()];
+    values.extend(families.iter().map(|&f| Value::from(f)));
+    values.extend([dim_kind.into(), dim_id.into()]);
+    values.extend(days.iter().map(|&d| Value::from(d)));
+    let rows = query(
+        tx,
+        &format!(
+            "SELECT family, dim_kind, dim_id, day, items, extra, data, run_items, run_extra FROM rollup_cells \
+             WHERE client_id = ? AND family IN ({}) AND dim_kind = ? AND dim_id = ? AND day IN ({})",
+            marks(families.len()),
+            marks(days.len())
+        ),
+        values,
+    )
+    .await?;
+    rows.iter().map(cell_of).collect()
+}
+
 /// The cells of every dimension of these kinds for these families on exactly these days, or,
 /// with `only_extra`, on days `[days[0], days[1])` where `extra > 0`.
 pub async fn cells_of_kinds(
