@@ -7,7 +7,8 @@
 //! - **Load**: each chunk goes through the import (`pulse_ingest::import`: validation, upserts
 //!   by external id, links, metric rules) in its own transaction, and the aggregates are brought
 //!   up to date after it (`rollup::refresh_pending`, the same call a metric read makes), so they
-//!   are maintained as the data arrives. The chunks committed are recorded in the client's
+//!   are maintained as the data arrives; with `--aggregates at-end` they are computed once, for
+//!   every day, after the last chunk (`rollup::refresh_all`). The chunks committed are recorded in the client's
 //!   benchmark state, so an interrupted load resumes at the next chunk; a finished dataset is
 //!   reused by the next run.
 //! - **Measure**: the real HTTP server on a loopback port, a real login, and a mix of filters
@@ -61,6 +62,19 @@ pub struct MetricsArgs {
     /// Requests per filter and endpoint.
     #[arg(long, default_value_t = 20)]
     iterations: usize,
+    /// When the metric aggregates are computed during the load: after each chunk, as a
+    /// connector's sync does, or once after the last chunk.
+    #[arg(long, value_enum, default_value_t = Aggregates::PerChunk)]
+    aggregates: Aggregates,
+}
+
+/// When a load computes the metric aggregates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Aggregates {
+    /// After each chunk's import (incrementally, from the markers the chunk left).
+    PerChunk,
+    /// Once, for every day, after the last chunk.
+    AtEnd,
 }
 
 pub async fn run(mut config: Config, args: MetricsArgs) -> anyhow::Result<()> {
@@ -109,7 +123,15 @@ pub async fn run(mut config: Config, args: MetricsArgs) -> anyhow::Result<()> {
             ClientId::from_uuid(clients::create(db.system(), &name).await?.id)
         }
     };
-    load(&db, client, &options, &dir, args.chunk, &state).await?;
+    load(
+        &db,
+        client,
+        &options,
+        &dir,
+        (args.chunk, args.aggregates),
+        &state,
+    )
+    .await?;
     measure(config, db, client, &options, args.iterations).await
 }
 
@@ -163,7 +185,7 @@ async fn load(
     client: ClientId,
     options: &Options,
     dir: &Path,
-    chunk: usize,
+    (chunk, aggregates): (usize, Aggregates),
     state: &LoadState,
 ) -> anyhow::Result<()> {
     let (mut done, complete) = state.read();
@@ -232,22 +254,44 @@ async fn load(
         import_time += imported;
         imported_records += n as u64;
         let refresh_started = Instant::now();
-        let refreshed = pulse_analytics::rollup::refresh_pending(db, client).await?;
+        let refreshed = match aggregates {
+            Aggregates::PerChunk => pulse_analytics::rollup::refresh_pending(db, client).await?,
+            Aggregates::AtEnd => None,
+        };
         let refreshing = refresh_started.elapsed();
         refresh_time += refreshing;
         done = index;
-        println!(
-            "  chunk {index}: {n} records imported in {:.1} s, aggregates refreshed in {:.1} s ({} days) — {:.0} s so far",
-            imported.as_secs_f64(),
-            refreshing.as_secs_f64(),
-            refreshed.map(|s| s.days).unwrap_or(0),
-            load_started.elapsed().as_secs_f64()
-        );
+        match refreshed {
+            Some(stats) => println!(
+                "  chunk {index}: {n} records imported in {:.1} s, aggregates refreshed in {:.1} s ({} days) — {:.0} s so far",
+                imported.as_secs_f64(),
+                refreshing.as_secs_f64(),
+                stats.days,
+                load_started.elapsed().as_secs_f64()
+            ),
+            None => println!(
+                "  chunk {index}: {n} records imported in {:.1} s — {:.0} s so far",
+                imported.as_secs_f64(),
+                load_started.elapsed().as_secs_f64()
+            ),
+        }
         if last {
             break;
         }
     }
     std::fs::remove_file(&path).ok();
+    if aggregates == Aggregates::AtEnd {
+        let started = Instant::now();
+        let stats = pulse_analytics::rollup::refresh_all(db, client).await?;
+        let took = started.elapsed();
+        refresh_time += took;
+        println!(
+            "  aggregates computed once after the import in {:.1} s ({} days, {} cells)",
+            took.as_secs_f64(),
+            stats.days,
+            stats.cells
+        );
+    }
     state.write(done, true)?;
     let resumed = if imported_records < records {
         " (this run resumed: the times cover the chunks it loaded)"

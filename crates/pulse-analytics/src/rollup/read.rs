@@ -32,7 +32,7 @@ fn unpack<F: Fact>(cells: &[Cell], out: &mut Vec<F>) -> Result<()> {
 
 /// Items a range may hold for its reports to be computed from every item's facts (exact); above
 /// it, the days a range covers whole in each of its buckets come from their summaries.
-pub const EXACT_LIMIT: u64 = 20_000;
+pub const EXACT_LIMIT: u64 = 5_000;
 
 /// Days cut by a range's or bucket's edge beyond which a range is read from facts alone (a
 /// bucket size and time zone whose edges cut most days gains nothing from summaries).

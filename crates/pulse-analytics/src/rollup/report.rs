@@ -5,8 +5,8 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use pulse_metrics::dora::{
-    deployment_frequency, ChangeFailureRate, Deployment, DeploymentSource, DeploymentStatus,
-    DoraReport, LeadTime, RecoveryTime, ReworkRate, TimeToRestore,
+    frequency_of_finishes, ChangeFailureRate, DoraReport, LeadTime, RecoveryTime, ReworkRate,
+    TimeToRestore,
 };
 use pulse_metrics::pull_requests::{
     PullRequestReport, ReviewDepth, ReworkAfterReview, SizeCounts, StageDistributions,
@@ -89,21 +89,8 @@ pub fn dora(facts: &DoraFacts, spec: &BucketSpec) -> DoraReport {
     let deployments: Vec<&DeploymentFact> =
         facts.deployments.iter().filter(|d| inside(d.at)).collect();
 
-    // Deployment frequency only reads successful production deployments' finish times.
-    let standing_in: Vec<Deployment> = deployments
-        .iter()
-        .map(|d| Deployment {
-            id: d.id.to_string(),
-            repos: Vec::new(),
-            environment: String::new(),
-            is_production: true,
-            status: DeploymentStatus::Success,
-            started_at: instant(d.at),
-            finished_at: Some(instant(d.at)),
-            source: DeploymentSource::Manual,
-        })
-        .collect();
-    let deployment_frequency = deployment_frequency(&standing_in, spec);
+    // Deployment facts are the successful production deployments, each once.
+    let deployment_frequency = frequency_of_finishes(deployments.iter().map(|d| d.at), spec);
 
     let buckets = spec.buckets().len();
     let mut all = Mixed::default();

@@ -50,12 +50,21 @@ pub struct DeploymentFrequency {
 /// whose `finished_at` falls in the range of `spec`.
 pub fn deployment_frequency(deployments: &[Deployment], spec: &BucketSpec) -> DeploymentFrequency {
     let set = DeploymentSet::new(deployments);
+    frequency_of_finishes(set.successful().map(|d| finish(d).timestamp()), spec)
+}
+
+/// [`deployment_frequency`] from the finish instants (Unix seconds) of the successful production
+/// deployments, each deployment given once (as [`deployment_frequency`] counts them after
+/// normalisation).
+pub fn frequency_of_finishes(
+    finishes: impl IntoIterator<Item = i64>,
+    spec: &BucketSpec,
+) -> DeploymentFrequency {
     // Each deployment's local day, as days after `spec.start` (placed once, in order).
     let daily = Placer::new(&spec.with_granularity(Granularity::Day));
-    let mut days: Vec<i64> = set
-        .successful()
-        .map(finish)
-        .filter_map(|t| daily.bucket(t.timestamp()))
+    let mut days: Vec<i64> = finishes
+        .into_iter()
+        .filter_map(|t| daily.bucket(t))
         .map(|i| i as i64)
         .collect();
     days.sort_unstable();
