@@ -51,6 +51,11 @@ pub mod family {
         base + 16 * level as i16
     }
 
+    /// The level of a summary block family of a day summary family (`base`).
+    pub const fn level_of(base: i16, family: i16) -> i16 {
+        (family - base) / 16
+    }
+
     /// Every summary family of these day summaries, all levels.
     pub fn all_levels(bases: &[i16]) -> Vec<i16> {
         (0..LEVELS)

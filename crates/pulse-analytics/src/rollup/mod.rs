@@ -7,9 +7,11 @@
 //! never deployed, incident, merged pull request, completed work item and closed sprint, with its
 //! exact instant (to the second) and the values the metrics need (spans in seconds, flags,
 //! counts), and running totals of the counters up to that day, so counts over any range of whole
-//! days cost two cell lookups per dimension. Percentiles are not sketched: a report merges the facts of its range and runs the
+//! days cost two cell lookups per dimension. A report merges the facts of its range and runs the
 //! same statistics as the raw computation, so every number is exact, for any time zone, range and
-//! bucket size.
+//! bucket size. Lead times and merged pull requests also have [`summary`] cells, per day and per
+//! aligned block of days: a range holding more than [`read::EXACT_LIMIT`] items reads those for
+//! the days it covers whole in each bucket, keeping counts exact and quantiles within 1/128.
 //!
 //! **How facts are computed.** [`compute`] runs the `pulse_metrics` formulas (deployment
 //! normalisation, change→deployment linking, incident attribution, rework, recovery, cycle time,

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::dims::{kind, Dim};
 use super::facts::*;
 use super::report::{self, DoraFacts};
-use super::summary::{PullRequestSummary, Summary};
+use super::summary::{self, PullRequestSummary, Summary};
 
 /// The UTC days `[from, to)` holding every instant of `[start, end)`.
 fn days(start: i64, end: i64) -> (i64, i64) {
@@ -196,18 +196,11 @@ async fn summarised<F: Fact, S: Summary<Of = F>>(
     let mut blocks = Vec::with_capacity(keys.len());
     let mut items = 0i64;
     for c in rollups::cells_at(tx, dim.kind, dim.id, &keys).await? {
-        let summary = S::decode(&c.data).ok_or_else(|| {
-            pulse_core::Error::internal(anyhow::anyhow!(
-                "rollup summary of family {} on day {} is corrupt",
-                c.key.family,
-                c.key.day
-            ))
-        })?;
         items += c.items;
         blocks.push(Block {
             start: c.key.day,
-            len: 1 << ((c.key.family - S::FAMILY) / 16),
-            summary,
+            len: 1 << family::level_of(S::FAMILY, c.key.family),
+            summary: summary::of_cell(&c)?,
         });
     }
     let cells = rollups::cells_on(tx, &[F::FAMILY], dim.kind, dim.id, &cut).await?;

@@ -358,13 +358,7 @@ async fn blocks<S: Summary>(tx: &TenantTx, start: i64, size: i64) -> Result<usiz
     rollups::delete_cells(tx, &higher, Some((start, start + size))).await?;
     let mut current: BTreeMap<(i16, Uuid, i64), (i64, S)> = BTreeMap::new();
     for c in rollups::cells_in(tx, &[S::FAMILY], start, start + size).await? {
-        let s = S::decode(&c.data).ok_or_else(|| {
-            pulse_core::Error::internal(anyhow::anyhow!(
-                "rollup summary of family {} on day {} is corrupt",
-                S::FAMILY,
-                c.key.day
-            ))
-        })?;
+        let s = super::summary::of_cell::<S>(&c)?;
         current.insert((c.key.dim_kind, c.key.dim_id, c.key.day), (c.items, s));
     }
     let mut out = Vec::new();

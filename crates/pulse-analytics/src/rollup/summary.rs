@@ -314,6 +314,17 @@ pub trait Summary: Sized + Default + Clone {
     fn decode(data: &[u8]) -> Option<Self>;
 }
 
+/// A stored summary cell's summary; a cell that does not decode is corrupt and refused.
+pub fn of_cell<S: Summary>(cell: &pulse_db::repo::rollups::Cell) -> pulse_core::Result<S> {
+    S::decode(&cell.data).ok_or_else(|| {
+        pulse_core::Error::internal(anyhow::anyhow!(
+            "rollup summary of family {} on day {} is corrupt",
+            cell.key.family,
+            cell.key.day
+        ))
+    })
+}
+
 /// The summary cell of one day's facts: its family and bytes.
 pub fn encoded<S: Summary>(day: &[S::Of]) -> (i16, Vec<u8>) {
     (S::FAMILY, S::of(day).encode())
