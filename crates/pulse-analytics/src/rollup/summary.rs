@@ -113,11 +113,6 @@ impl Histogram {
         self.sum += i128::from(v) * i128::from(n as i64);
     }
 
-    /// Number of values.
-    pub fn count(&self) -> u64 {
-        self.count
-    }
-
     /// Their exact sum.
     pub fn sum(&self) -> i128 {
         self.sum
@@ -306,8 +301,6 @@ pub trait Summary: Sized + Default + Clone {
     fn of(facts: &[Self::Of]) -> Self;
     /// Adds another summary.
     fn merge(&mut self, other: &Self);
-    /// Items summarised.
-    fn items(&self) -> u64;
     /// Encodes it.
     fn encode(&self) -> Vec<u8>;
     /// Decodes it; `None` when the bytes are not a summary of this kind.
@@ -353,9 +346,6 @@ impl Summary for LeadSummary {
         self.spans.merge(&other.spans);
         self.negative += other.negative;
     }
-    fn items(&self) -> u64 {
-        self.spans.count()
-    }
     fn encode(&self) -> Vec<u8> {
         let mut w = Vec::new();
         self.spans.put(&mut w);
@@ -387,9 +377,6 @@ impl Summary for OwnedLeadSummary {
     }
     fn merge(&mut self, other: &Self) {
         self.0.merge(&other.0);
-    }
-    fn items(&self) -> u64 {
-        self.0.items()
     }
     fn encode(&self) -> Vec<u8> {
         self.0.encode()
@@ -517,9 +504,6 @@ impl Summary for PullRequestSummary {
         for (a, b) in self.histograms_mut().into_iter().zip(other.histograms()) {
             a.merge(b);
         }
-    }
-    fn items(&self) -> u64 {
-        self.merged
     }
     fn encode(&self) -> Vec<u8> {
         let mut w = Vec::new();
