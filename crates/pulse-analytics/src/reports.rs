@@ -806,14 +806,7 @@ pub async fn executive_from(tx: &TenantTx, f: &Filters, source: Source) -> Resul
     };
     let (now, before) = match cells {
         Some(dim) => {
-            // The view shows totals only, so half-year buckets: their edges cut fewer days, which
-            // lets long ranges read fewer, larger summary blocks.
-            let (spec, prev_spec) = (
-                f.spec()
-                    .with_granularity(pulse_metrics::time::Granularity::HalfYear),
-                prev.spec()
-                    .with_granularity(pulse_metrics::time::Granularity::HalfYear),
-            );
+            let (spec, prev_spec) = rollup::executive::totals_specs(f, &prev);
             let facts = rollup::read::dora_facts(
                 tx,
                 dim,

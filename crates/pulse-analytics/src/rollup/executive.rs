@@ -7,7 +7,7 @@ use pulse_core::{Error, Result};
 use pulse_db::repo::scope;
 use pulse_db::TenantTx;
 use pulse_metrics::rollup::rollup;
-use pulse_metrics::time::Granularity;
+use pulse_metrics::time::{BucketSpec, Granularity};
 use uuid::Uuid;
 
 use super::dims::{kind, Dim};
@@ -17,6 +17,15 @@ use super::report;
 use super::summary::{LeadSummary, OwnedLeadSummary};
 use crate::filters::Filters;
 use crate::reports::{movers as rank, Comparison, Mover, MoverScope, PortfolioRow};
+
+/// The specs of the executive view's two periods. The view shows totals only, so its buckets are
+/// half-years: their edges cut few days, which lets long ranges read fewer, larger summary blocks.
+pub(crate) fn totals_specs(f: &Filters, prev: &Filters) -> (BucketSpec, BucketSpec) {
+    (
+        f.spec().with_granularity(Granularity::HalfYear),
+        prev.spec().with_granularity(Granularity::HalfYear),
+    )
+}
 
 /// Committed sprint issues completed ÷ committed, now and in the previous period. Sprints are not
 /// filtered by repository, so a repository filter reads the client's sprints.
@@ -80,11 +89,7 @@ pub(crate) async fn movers(
         .collect();
     rollup(&parents, &[]).map_err(Error::internal)?;
 
-    // Totals only: half-year buckets (see `reports::executive_from`).
-    let (spec, prev_spec) = (
-        f.spec().with_granularity(Granularity::HalfYear),
-        prev.spec().with_granularity(Granularity::HalfYear),
-    );
+    let (spec, prev_spec) = totals_specs(f, prev);
     // The candidates, each with its name and parent: listed once, for the counts and the rows.
     let team_list: Vec<(Uuid, &str, Option<Uuid>)> = teams
         .iter()

@@ -166,29 +166,28 @@ async fn summarised<F: Fact, S: Summary<Of = F>>(
     }
     // Where each day falls in every spec (`None` when an edge cuts it).
     let placers: Vec<Placer> = specs.iter().map(|s| Placer::new(s)).collect();
-    let class = |day: i64| -> Option<Vec<Option<usize>>> {
-        placers
-            .iter()
-            .map(|p| p.span(day * DAY, (day + 1) * DAY))
-            .collect()
-    };
+    let classes: Vec<Option<Vec<Option<usize>>>> = (from..to)
+        .map(|day| {
+            placers
+                .iter()
+                .map(|p| p.span(day * DAY, (day + 1) * DAY))
+                .collect()
+        })
+        .collect();
     let mut keys: Vec<(i16, i64)> = Vec::new();
     let mut cut: Vec<i64> = Vec::new();
-    let mut day = from;
-    while day < to {
-        let Some(c) = class(day) else {
-            cut.push(day);
-            day += 1;
-            continue;
-        };
-        let mut run_end = day + 1;
-        while run_end < to && class(run_end).as_ref() == Some(&c) {
-            run_end += 1;
+    // Runs of days with the same class; a cut day is a run of its own.
+    let mut first = from;
+    for run in classes.chunk_by(|a, b| a.is_some() && a == b) {
+        let end = first + run.len() as i64;
+        if run[0].is_some() {
+            for (level, day) in cover(first, end) {
+                keys.push((family::level(S::FAMILY, level), day));
+            }
+        } else {
+            cut.push(first);
         }
-        for (level, first) in cover(day, run_end) {
-            keys.push((family::level(S::FAMILY, level), first));
-        }
-        day = run_end;
+        first = end;
     }
     if cut.len() > MAX_CUT_DAYS {
         return Ok((None, "exact: too many cut days"));

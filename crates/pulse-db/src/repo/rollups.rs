@@ -313,6 +313,28 @@ fn cell_of(r: &QueryResult) -> Result<Cell> {
     })
 }
 
+/// The client's cells matching `condition` (SQL after `client_id = ? AND`, its values in
+/// `values`), read by every cell query below.
+async fn select_cells(tx: &TenantTx, condition: &str, values: Vec<Value>) -> Result<Vec<Cell>> {
+    let mut all: Vec<Value> = Vec::with_capacity(values.len() + 1);
+    all.push(tx.client_uuid().into());
+    all.extend(values);
+    let rows = query(
+        tx,
+        &format!(
+            "SELECT family, dim_kind, dim_id, day, items, extra, data, run_items, run_extra \
+             FROM rollup_cells WHERE client_id = ? AND {condition}"
+        ),
+        all,
+    )
+    .await?;
+    rows.iter().map(cell_of).collect()
+}
+
+fn values<T: Copy + Into<Value>>(list: &[T]) -> impl Iterator<Item = Value> + '_ {
+    list.iter().map(|&v| v.into())
+}
+
 /// The cells of one dimension for these families on days `[from, to)`.
 pub async fn cells_of(
     tx: &TenantTx,
@@ -322,21 +344,13 @@ pub async fn cells_of(
     from: i64,
     to: i64,
 ) -> Result<Vec<Cell>> {
-    let mut values: Vec<Value> = vec![tx.client_uuid().into()];
-    values.extend(families.iter().map(|&f| Value::from(f)));
-    values.extend([dim_kind.into(), dim_id.into(), from.into(), to.into()]);
-    let rows = query(
-        tx,
-        &format!(
-            "SELECT family, dim_kind, dim_id, day, items, extra, data, run_items, run_extra FROM rollup_cells \
-             WHERE client_id = ? AND family IN ({}) AND dim_kind = ? AND dim_id = ? \
-             AND day >= ? AND day < ?",
-            marks(families.len())
-        ),
-        values,
-    )
-    .await?;
-    rows.iter().map(cell_of).collect()
+    let mut v: Vec<Value> = values(families).collect();
+    v.extend([dim_kind.into(), dim_id.into(), from.into(), to.into()]);
+    let condition = format!(
+        "family IN ({}) AND dim_kind = ? AND dim_id = ? AND day >= ? AND day < ?",
+        marks(families.len())
+    );
+    select_cells(tx, &condition, v).await
 }
 
 /// The cells of one dimension at exactly these `(family, day)` keys.
@@ -348,44 +362,28 @@ pub async fn cells_at(
 ) -> Result<Vec<Cell>> {
     let mut out = Vec::with_capacity(keys.len());
     for batch in keys.chunks(400) {
-        let mut values: Vec<Value> = vec![tx.client_uuid().into(), dim_kind.into(), dim_id.into()];
+        let mut v: Vec<Value> = vec![dim_kind.into(), dim_id.into()];
         for &(family, day) in batch {
-            values.extend([Value::from(family), Value::from(day)]);
+            v.extend([Value::from(family), Value::from(day)]);
         }
-        let rows = query(
-            tx,
-            &format!(
-                "SELECT family, dim_kind, dim_id, day, items, extra, data, run_items, run_extra \
-                 FROM rollup_cells WHERE client_id = ? AND dim_kind = ? AND dim_id = ? \
-                 AND (family, day) IN ({})",
-                vec!["(?, ?)"; batch.len()].join(", ")
-            ),
-            values,
-        )
-        .await?;
-        for r in &rows {
-            out.push(cell_of(r)?);
-        }
+        let condition = format!(
+            "dim_kind = ? AND dim_id = ? AND (family, day) IN ({})",
+            vec!["(?, ?)"; batch.len()].join(", ")
+        );
+        out.extend(select_cells(tx, &condition, v).await?);
     }
     Ok(out)
 }
 
 /// The cells of every dimension for these families on days `[from, to)`.
 pub async fn cells_in(tx: &TenantTx, families: &[i16], from: i64, to: i64) -> Result<Vec<Cell>> {
-    let mut values: Vec<Value> = vec![tx.client_uuid().into()];
-    values.extend(families.iter().map(|&f| Value::from(f)));
-    values.extend([from.into(), to.into()]);
-    let rows = query(
-        tx,
-        &format!(
-            "SELECT family, dim_kind, dim_id, day, items, extra, data, run_items, run_extra FROM rollup_cells \
-             WHERE client_id = ? AND family IN ({}) AND day >= ? AND day < ?",
-            marks(families.len())
-        ),
-        values,
-    )
-    .await?;
-    rows.iter().map(cell_of).collect()
+    let mut v: Vec<Value> = values(families).collect();
+    v.extend([from.into(), to.into()]);
+    let condition = format!(
+        "family IN ({}) AND day >= ? AND day < ?",
+        marks(families.len())
+    );
+    select_cells(tx, &condition, v).await
 }
 
 /// The cells of one dimension for these families on exactly these days.
@@ -399,22 +397,15 @@ pub async fn cells_on(
     if days.is_empty() {
         return Ok(Vec::new());
     }
-    let mut values: Vec<Value> = vec![tx.client_uuid().into()];
-    values.extend(families.iter().map(|&f| Value::from(f)));
-    values.extend([dim_kind.into(), dim_id.into()]);
-    values.extend(days.iter().map(|&d| Value::from(d)));
-    let rows = query(
-        tx,
-        &format!(
-            "SELECT family, dim_kind, dim_id, day, items, extra, data, run_items, run_extra FROM rollup_cells \
-             WHERE client_id = ? AND family IN ({}) AND dim_kind = ? AND dim_id = ? AND day IN ({})",
-            marks(families.len()),
-            marks(days.len())
-        ),
-        values,
-    )
-    .await?;
-    rows.iter().map(cell_of).collect()
+    let mut v: Vec<Value> = values(families).collect();
+    v.extend([dim_kind.into(), dim_id.into()]);
+    v.extend(values(days));
+    let condition = format!(
+        "family IN ({}) AND dim_kind = ? AND dim_id = ? AND day IN ({})",
+        marks(families.len()),
+        marks(days.len())
+    );
+    select_cells(tx, &condition, v).await
 }
 
 /// The cells of every dimension of these kinds for these families on exactly these days, or,
@@ -429,29 +420,22 @@ pub async fn cells_of_kinds(
     if days.is_empty() {
         return Ok(Vec::new());
     }
-    let mut values: Vec<Value> = vec![tx.client_uuid().into()];
-    values.extend(families.iter().map(|&f| Value::from(f)));
-    values.extend(dim_kinds.iter().map(|&k| Value::from(k)));
+    let mut v: Vec<Value> = values(families).collect();
+    v.extend(values(dim_kinds));
     let day_cond = if only_extra {
-        values.push(days[0].into());
-        values.push(days.get(1).copied().unwrap_or(days[0] + 1).into());
+        v.push(days[0].into());
+        v.push(days.get(1).copied().unwrap_or(days[0] + 1).into());
         "day >= ? AND day < ? AND extra > 0".to_string()
     } else {
-        values.extend(days.iter().map(|&d| Value::from(d)));
+        v.extend(values(days));
         format!("day IN ({})", marks(days.len()))
     };
-    let rows = query(
-        tx,
-        &format!(
-            "SELECT family, dim_kind, dim_id, day, items, extra, data, run_items, run_extra FROM rollup_cells \
-             WHERE client_id = ? AND family IN ({}) AND dim_kind IN ({}) AND {day_cond}",
-            marks(families.len()),
-            marks(dim_kinds.len())
-        ),
-        values,
-    )
-    .await?;
-    rows.iter().map(cell_of).collect()
+    let condition = format!(
+        "family IN ({}) AND dim_kind IN ({}) AND {day_cond}",
+        marks(families.len()),
+        marks(dim_kinds.len())
+    );
+    select_cells(tx, &condition, v).await
 }
 
 /// Brings the running totals (`run_items`, `run_extra`: the sums of the counters over the cells
@@ -544,14 +528,7 @@ pub async fn count_cells(tx: &TenantTx) -> Result<i64> {
 
 /// Every cell of the client in key order (for tests comparing two refreshes).
 pub async fn all_cells(tx: &TenantTx) -> Result<Vec<Cell>> {
-    let rows = query(
-        tx,
-        "SELECT family, dim_kind, dim_id, day, items, extra, data, run_items, run_extra FROM rollup_cells \
-         WHERE client_id = ?",
-        vec![tx.client_uuid().into()],
-    )
-    .await?;
-    let mut out: Vec<Cell> = rows.iter().map(cell_of).collect::<Result<_>>()?;
+    let mut out = select_cells(tx, "1 = 1", Vec::new()).await?;
     out.sort_by_key(|c| c.key);
     Ok(out)
 }
