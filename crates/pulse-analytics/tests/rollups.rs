@@ -396,8 +396,22 @@ async fn summaries(pg: Option<String>) {
             Granularity::Month,
             "Asia/Kolkata",
         ),
+        // Local midnights off the hour (a quarter past), and across daylight-saving changes.
+        (
+            "2025-01-06",
+            "2025-06-01",
+            Granularity::Week,
+            "Asia/Kathmandu",
+        ),
+        (
+            "2024-09-01",
+            "2025-04-30",
+            Granularity::Month,
+            "America/New_York",
+        ),
     ];
     let mut summarised = 0;
+    let mut deployments_summarised = 0;
     for (from, to, g, tz) in cases {
         for scope in scopes.iter().take(4) {
             let f = filters(day(from), day(to), g, tz, *scope);
@@ -415,6 +429,8 @@ async fn summaries(pg: Option<String>) {
                 .unwrap();
             summarised += usize::from(!facts.lead.blocks.is_empty());
             summarised += usize::from(!prs.blocks.is_empty());
+            deployments_summarised += usize::from(!facts.deployments.blocks.is_empty());
+            summarised += usize::from(!facts.incidents.blocks.is_empty());
             let dora = serde_json::to_value(rollup::report::dora(&facts, &spec)).unwrap();
             let raw = serde_json::to_value(dora_from(&tx, &f, Source::Raw).await.unwrap()).unwrap();
             for key in [
@@ -441,6 +457,10 @@ async fn summaries(pg: Option<String>) {
     }
     // Most reads above summarised some days (a scope may have no lead time in a range).
     assert!(summarised >= 16, "{summarised} reads used summaries");
+    assert!(
+        deployments_summarised >= 8,
+        "{deployments_summarised} reads used deployment summaries"
+    );
 }
 both_backends!(summaries_stay_within_their_bound, summaries);
 

@@ -352,6 +352,12 @@ impl Placer {
         (self.bucket(to - 1) == Some(first)).then_some(Some(first))
     }
 
+    /// Each bucket's first instant and the range's end (Unix seconds, in order), when instants are
+    /// placed by comparing seconds.
+    pub fn edges(&self) -> Option<&[i64]> {
+        self.edges.as_deref()
+    }
+
     /// Whether instants are placed by comparing seconds (no local date is computed).
     pub fn compares_seconds(&self) -> bool {
         self.edges.is_some()

@@ -146,13 +146,17 @@ pub(crate) async fn movers(
         spec.range_end().timestamp(),
     );
     let specs = &[&spec, &prev_spec];
-    for m in &mut team_movers {
-        let dim = Dim {
+    // The lead medians of the listed movers: one read per kind for all of them.
+    let teams: Vec<Dim> = team_movers
+        .iter()
+        .map(|m| Dim {
             kind: kind::TEAM,
             id: m.id,
-        };
-        let owned: Part<OwnedLeadFact, OwnedLeadSummary> =
-            read::part(tx, dim, start, end, specs, read::EXACT_LIMIT).await?;
+        })
+        .collect();
+    let owned: Vec<Part<OwnedLeadFact, OwnedLeadSummary>> =
+        read::parts(tx, &teams, start, end, specs, read::EXACT_LIMIT).await?;
+    for (m, owned) in team_movers.iter_mut().zip(owned) {
         let facts = Part {
             facts: owned.facts.into_iter().map(|o| o.0).collect(),
             blocks: owned
@@ -170,13 +174,16 @@ pub(crate) async fn movers(
             report::lead_median(&facts, &prev_spec),
         );
     }
-    for m in &mut project_movers {
-        let dim = Dim {
+    let projects: Vec<Dim> = project_movers
+        .iter()
+        .map(|m| Dim {
             kind: kind::PROJECT,
             id: m.id,
-        };
-        let facts: Part<LeadFact, LeadSummary> =
-            read::part(tx, dim, start, end, specs, read::EXACT_LIMIT).await?;
+        })
+        .collect();
+    let leads: Vec<Part<LeadFact, LeadSummary>> =
+        read::parts(tx, &projects, start, end, specs, read::EXACT_LIMIT).await?;
+    for (m, facts) in project_movers.iter_mut().zip(leads) {
         m.lead_time_median_secs = Comparison::of(
             report::lead_median(&facts, &spec),
             report::lead_median(&facts, &prev_spec),

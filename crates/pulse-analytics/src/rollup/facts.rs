@@ -39,8 +39,22 @@ pub mod family {
     pub const LEAD_OWNED_SUMMARY: i16 = 11;
     /// One day's [`PULL_REQUEST`] facts summarised ([`super::summary::PullRequestSummary`]).
     pub const PULL_REQUEST_SUMMARY: i16 = 12;
-    /// The summary families of one day (level 0).
-    pub const SUMMARIES: [i16; 3] = [LEAD_SUMMARY, LEAD_OWNED_SUMMARY, PULL_REQUEST_SUMMARY];
+    /// One day's [`DEPLOYMENT`] facts summarised ([`super::summary::DeploymentSummary`]).
+    pub const DEPLOYMENT_SUMMARY: i16 = 13;
+    /// One day's [`FAILED`] facts summarised ([`super::summary::FailedSummary`]).
+    pub const FAILED_SUMMARY: i16 = 14;
+    /// One day's [`INCIDENT`] facts summarised ([`super::summary::IncidentSummary`]).
+    pub const INCIDENT_SUMMARY: i16 = 15;
+    /// The summary families of one day (level 0). Each is below 16, the stride of
+    /// [`level`].
+    pub const SUMMARIES: [i16; 6] = [
+        LEAD_SUMMARY,
+        LEAD_OWNED_SUMMARY,
+        PULL_REQUEST_SUMMARY,
+        DEPLOYMENT_SUMMARY,
+        FAILED_SUMMARY,
+        INCIDENT_SUMMARY,
+    ];
 
     /// Levels of summary blocks: a block of level `k` covers the `2^k` days from a day that is a
     /// multiple of `2^k`, so any run of days is covered by a few blocks.
@@ -227,6 +241,9 @@ impl Fact for DeploymentFact {
             rework: flag(bits, 1),
         }
     }
+    fn summary(day: &[Self]) -> Option<(i16, Vec<u8>)> {
+        Some(super::summary::encoded::<super::summary::DeploymentSummary>(day))
+    }
 }
 
 /// A failed production deployment, at its failure.
@@ -257,6 +274,11 @@ impl Fact for FailedFact {
             at,
             recovered: opt(flag(bits, 0), v),
         }
+    }
+    fn summary(day: &[Self]) -> Option<(i16, Vec<u8>)> {
+        Some(super::summary::encoded::<super::summary::FailedSummary>(
+            day,
+        ))
     }
 }
 
@@ -344,6 +366,11 @@ impl Fact for IncidentFact {
             restored: opt(flag(bits, 0), v),
             unattributed: flag(bits, 1),
         }
+    }
+    fn summary(day: &[Self]) -> Option<(i16, Vec<u8>)> {
+        Some(super::summary::encoded::<super::summary::IncidentSummary>(
+            day,
+        ))
     }
 }
 

@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 
 use pulse_core::Result;
-use pulse_db::repo::rollups::{self, Cell};
+use pulse_db::repo::rollups::{self, Cell, CellKey};
 use pulse_db::TenantTx;
-use pulse_metrics::time::{BucketSpec, Placer};
+use pulse_metrics::time::{BucketSpec, Granularity, Placer};
 use uuid::Uuid;
 
 use super::dims::{kind, Dim};
@@ -97,12 +97,7 @@ impl<F, S> Part<F, S> {
 }
 
 /// The facts of family `F` of a dimension covering `[start, end)`, summarised where a large range
-/// allows (see [`EXACT_LIMIT`] and the [`super::summary`] module). The days are split into runs
-/// that lie wholly inside one bucket (or wholly outside the range) of every spec in `specs`, and
-/// days an edge cuts; each run is read as the few aligned blocks that cover it
-/// (`family::level`), each cut day as its facts. Every item's facts are read instead when the
-/// range holds at most `limit` items, when a summary is missing (cells written before summaries
-/// existed), or when edges cut many days.
+/// allows ([`parts`]).
 pub async fn part<F: Fact, S: Summary<Of = F>>(
     tx: &TenantTx,
     dim: Dim,
@@ -111,23 +106,121 @@ pub async fn part<F: Fact, S: Summary<Of = F>>(
     specs: &[&BucketSpec],
     limit: u64,
 ) -> Result<Part<F, S>> {
+    Ok(parts(tx, &[dim], start, end, specs, limit)
+        .await?
+        .pop()
+        .unwrap_or_default())
+}
+
+/// The facts of family `F` of each of `dims` (in their order) covering `[start, end)`,
+/// summarised where a large range allows (see [`EXACT_LIMIT`] and the [`super::summary`] module),
+/// in a few statements whatever the number of dimensions. The days are split into runs that lie
+/// wholly inside one bucket (or wholly outside the range) of every spec in `specs`, and days an
+/// edge cuts; each run is read as the few aligned blocks that cover it (`family::level`), each
+/// cut day as its facts. A dimension's facts are all read instead when its range holds at most
+/// `limit` items, when a summary is missing (cells written before summaries existed), or when
+/// edges cut many days.
+pub async fn parts<F: Fact, S: Summary<Of = F>>(
+    tx: &TenantTx,
+    dims: &[Dim],
+    start: i64,
+    end: i64,
+    specs: &[&BucketSpec],
+    limit: u64,
+) -> Result<Vec<Part<F, S>>> {
     let started = std::time::Instant::now();
     let (from, to) = days(start, end);
-    let (part, how) = summarised(tx, dim, (from, to), specs, limit).await?;
-    let part = match part {
-        Some(part) => part,
-        None => Part::exact(facts(tx, dim, start, end).await?),
-    };
+    let pairs: Vec<(i16, Uuid)> = dims.iter().map(|d| (d.kind, d.id)).collect();
+    let totals: HashMap<(i16, Uuid, i64), i64> =
+        rollups::totals_before(tx, &[F::FAMILY], &pairs, &[from, to])
+            .await?
+            .into_iter()
+            .map(|t| ((t.dim_kind, t.dim_id, t.day), t.run_items))
+            .collect();
+    let stored: Vec<i64> = pairs
+        .iter()
+        .map(|&(k, id)| {
+            let at = |day| totals.get(&(k, id, day)).copied().unwrap_or(0);
+            at(to) - at(from)
+        })
+        .collect();
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut out: Vec<Option<Part<F, S>>> = (0..dims.len()).map(|_| None).collect();
+    let mut how = "exact: few items";
+    let large: Vec<usize> = (0..dims.len()).filter(|&i| stored[i] > limit).collect();
+    if !large.is_empty() {
+        match plan::<S>((from, to), specs) {
+            None => how = "exact: too many cut days",
+            Some(Plan { blocks: keys, cut }) => {
+                let mut wanted = Vec::with_capacity(large.len() * (keys.len() + cut.len()));
+                for &i in &large {
+                    let key = |family: i16, day: i64| CellKey {
+                        family,
+                        dim_kind: dims[i].kind,
+                        dim_id: dims[i].id,
+                        day,
+                    };
+                    wanted.extend(keys.iter().map(|&(family, day)| key(family, day)));
+                    wanted.extend(cut.iter().map(|&day| key(F::FAMILY, day)));
+                }
+                let mut found: HashMap<(i16, Uuid), (i64, Part<F, S>)> = HashMap::new();
+                for c in rollups::cells_at(tx, &wanted).await? {
+                    let (items, part) = found.entry((c.key.dim_kind, c.key.dim_id)).or_default();
+                    *items += c.items;
+                    if c.key.family == F::FAMILY {
+                        decode(c.key.day, &c.data, &mut part.facts)?;
+                    } else {
+                        part.blocks.push(Block {
+                            start: c.key.day,
+                            len: 1 << family::level_of(S::FAMILY, c.key.family),
+                            summary: summary::of_cell(&c)?,
+                        });
+                    }
+                }
+                for i in large {
+                    let (items, part) = found.remove(&pairs[i]).unwrap_or_default();
+                    // Every day with facts is summarised when the counts agree.
+                    if items == stored[i] {
+                        out[i] = Some(part);
+                        how = "summaries";
+                    } else {
+                        how = "exact: summaries missing";
+                    }
+                }
+            }
+        }
+    }
+    let rest: Vec<(i16, Uuid)> = (0..dims.len())
+        .filter(|&i| out[i].is_none())
+        .map(|i| pairs[i])
+        .collect();
+    if !rest.is_empty() {
+        let mut read: HashMap<(i16, Uuid), Vec<F>> = HashMap::new();
+        for c in rollups::cells_of(tx, &[F::FAMILY], &rest, from, to).await? {
+            decode(
+                c.key.day,
+                &c.data,
+                read.entry((c.key.dim_kind, c.key.dim_id)).or_default(),
+            )?;
+        }
+        for (i, slot) in out.iter_mut().enumerate() {
+            if slot.is_none() {
+                *slot = Some(Part::exact(read.remove(&pairs[i]).unwrap_or_default()));
+            }
+        }
+    }
+    let out: Vec<Part<F, S>> = out.into_iter().flatten().collect();
     tracing::debug!(
         family = F::FAMILY,
+        dims = dims.len(),
         days = to - from,
-        blocks = part.blocks.len(),
-        facts = part.facts.len(),
+        blocks = out.iter().map(|p| p.blocks.len()).sum::<usize>(),
+        facts = out.iter().map(|p| p.facts.len()).sum::<usize>(),
         how,
         us = started.elapsed().as_micros() as u64,
         "rollup read"
     );
-    Ok(part)
+    Ok(out)
 }
 
 /// The aligned blocks covering the days `[a, b)`: `(level, first day)`, largest first where they
@@ -146,32 +239,42 @@ fn cover(a: i64, b: i64) -> Vec<(u32, i64)> {
     out
 }
 
-/// [`part`]'s summarised read of days `[from, to)`, or `None` (and why) when the facts must be
-/// read instead.
-async fn summarised<F: Fact, S: Summary<Of = F>>(
-    tx: &TenantTx,
-    dim: Dim,
-    (from, to): (i64, i64),
-    specs: &[&BucketSpec],
-    limit: u64,
-) -> Result<(Option<Part<F, S>>, &'static str)> {
-    let totals = rollups::totals_before(tx, &[F::FAMILY], &[(dim.kind, dim.id)], &[from, to])
-        .await?
-        .into_iter()
-        .map(|t| (t.day, t.run_items))
-        .collect::<HashMap<i64, i64>>();
-    let stored = totals.get(&to).copied().unwrap_or(0) - totals.get(&from).copied().unwrap_or(0);
-    if stored <= i64::try_from(limit).unwrap_or(i64::MAX) {
-        return Ok((None, "exact: few items"));
-    }
-    // Where each day falls in every spec (`None` when an edge cuts it).
+/// What [`parts`] reads of a range's days.
+struct Plan {
+    /// Summary blocks: family (level) and first day.
+    blocks: Vec<(i16, i64)>,
+    /// Days an edge cuts, read as facts.
+    cut: Vec<i64>,
+}
+
+/// What [`parts`] reads of days `[from, to)` for summaries of kind `S`; `None` when edges cut too
+/// many days.
+fn plan<S: Summary>((from, to): (i64, i64), specs: &[&BucketSpec]) -> Option<Plan> {
+    // Where each day falls in every spec (`None` when an edge cuts it, or when a summary placing
+    // items on local days cannot split it at its local midnight).
     let placers: Vec<Placer> = specs.iter().map(|s| Placer::new(s)).collect();
+    let daily: Vec<Placer> = if S::LOCAL_DAYS {
+        specs
+            .iter()
+            .map(|s| Placer::new(&s.with_granularity(Granularity::Day)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let splits = |day: i64| {
+        daily.iter().all(|p| {
+            p.edges()
+                .and_then(|m| summary::quarter_split(m, day))
+                .is_some()
+        })
+    };
     let classes: Vec<Option<Vec<Option<usize>>>> = (from..to)
         .map(|day| {
-            placers
+            let class: Option<Vec<Option<usize>>> = placers
                 .iter()
                 .map(|p| p.span(day * DAY, (day + 1) * DAY))
-                .collect()
+                .collect();
+            class.filter(|c| c.iter().all(Option::is_none) || splits(day))
         })
         .collect();
     let mut keys: Vec<(i16, i64)> = Vec::new();
@@ -189,31 +292,11 @@ async fn summarised<F: Fact, S: Summary<Of = F>>(
         }
         first = end;
     }
-    if cut.len() > MAX_CUT_DAYS {
-        return Ok((None, "exact: too many cut days"));
-    }
-    let mut blocks = Vec::with_capacity(keys.len());
-    let mut items = 0i64;
-    for c in rollups::cells_at(tx, dim.kind, dim.id, &keys).await? {
-        items += c.items;
-        blocks.push(Block {
-            start: c.key.day,
-            len: 1 << family::level_of(S::FAMILY, c.key.family),
-            summary: summary::of_cell(&c)?,
-        });
-    }
-    let cells = rollups::cells_on(tx, &[F::FAMILY], dim.kind, dim.id, &cut).await?;
-    let mut out = Vec::new();
-    unpack(&cells, &mut out)?;
-    // Every day with facts is summarised when the counts agree.
-    if items + out.len() as i64 != stored {
-        return Ok((None, "exact: summaries missing"));
-    }
-    Ok((Some(Part { facts: out, blocks }), "summaries"))
+    (cut.len() <= MAX_CUT_DAYS).then_some(Plan { blocks: keys, cut })
 }
 
 /// The delivery facts of a dimension covering the instants `[start, end)`, for the reports of
-/// `specs` (lead times summarised on long ranges, [`part`]).
+/// `specs` (summarised on long ranges, [`part`]).
 pub async fn dora_facts(
     tx: &TenantTx,
     dim: Dim,
@@ -222,43 +305,19 @@ pub async fn dora_facts(
     specs: &[&BucketSpec],
     limit: u64,
 ) -> Result<DoraFacts> {
-    let started = std::time::Instant::now();
-    let (from, to) = days(start, end);
-    let cells = rollups::cells_of(
-        tx,
-        &[
-            family::DEPLOYMENT,
-            family::FAILED,
-            family::UNDEPLOYED,
-            family::INCIDENT,
-        ],
-        dim.kind,
-        dim.id,
-        from,
-        to,
-    )
-    .await?;
-    let mut f = DoraFacts::default();
-    unpack(&cells, &mut f.deployments)?;
-    unpack(&cells, &mut f.failed)?;
-    unpack(&cells, &mut f.undeployed)?;
-    unpack(&cells, &mut f.incidents)?;
-    tracing::debug!(
-        deployments = f.deployments.len(),
-        failed = f.failed.len(),
-        undeployed = f.undeployed.len(),
-        incidents = f.incidents.len(),
-        us = started.elapsed().as_micros() as u64,
-        "rollup read of delivery facts"
-    );
-    f.lead = part(tx, dim, start, end, specs, limit).await?;
-    Ok(f)
+    Ok(DoraFacts {
+        deployments: part(tx, dim, start, end, specs, limit).await?,
+        failed: part(tx, dim, start, end, specs, limit).await?,
+        lead: part(tx, dim, start, end, specs, limit).await?,
+        undeployed: facts(tx, dim, start, end).await?,
+        incidents: part(tx, dim, start, end, specs, limit).await?,
+    })
 }
 
 /// Facts of one family of a dimension covering the instants `[start, end)`.
 pub async fn facts<F: Fact>(tx: &TenantTx, dim: Dim, start: i64, end: i64) -> Result<Vec<F>> {
     let (from, to) = days(start, end);
-    let cells = rollups::cells_of(tx, &[F::FAMILY], dim.kind, dim.id, from, to).await?;
+    let cells = rollups::cells_of(tx, &[F::FAMILY], &[(dim.kind, dim.id)], from, to).await?;
     let mut out = Vec::new();
     unpack(&cells, &mut out)?;
     Ok(out)

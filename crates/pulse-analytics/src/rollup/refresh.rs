@@ -19,7 +19,10 @@ use super::compute::{self, PullRequestInput};
 use super::dims::{kind, DimIx, Dims};
 use super::facts::*;
 use super::report::instant;
-use super::summary::{LeadSummary, OwnedLeadSummary, PullRequestSummary, Summary};
+use super::summary::{
+    DeploymentSummary, FailedSummary, IncidentSummary, LeadSummary, OwnedLeadSummary,
+    PullRequestSummary, Summary,
+};
 use crate::convert;
 
 /// What a refresh did.
@@ -67,6 +70,9 @@ impl Group {
                 family::INCIDENT,
                 family::LEAD_SUMMARY,
                 family::LEAD_OWNED_SUMMARY,
+                family::DEPLOYMENT_SUMMARY,
+                family::FAILED_SUMMARY,
+                family::INCIDENT_SUMMARY,
             ],
             Group::PullRequests => &[
                 family::PULL_REQUEST,
@@ -342,7 +348,13 @@ async fn build_blocks(tx: &TenantTx, g: Group, a: i64, b: i64) -> Result<usize> 
             written += match base {
                 family::LEAD_SUMMARY => blocks::<LeadSummary>(tx, start, size).await?,
                 family::LEAD_OWNED_SUMMARY => blocks::<OwnedLeadSummary>(tx, start, size).await?,
-                _ => blocks::<PullRequestSummary>(tx, start, size).await?,
+                family::PULL_REQUEST_SUMMARY => {
+                    blocks::<PullRequestSummary>(tx, start, size).await?
+                }
+                family::DEPLOYMENT_SUMMARY => blocks::<DeploymentSummary>(tx, start, size).await?,
+                family::FAILED_SUMMARY => blocks::<FailedSummary>(tx, start, size).await?,
+                family::INCIDENT_SUMMARY => blocks::<IncidentSummary>(tx, start, size).await?,
+                other => unreachable!("summary family {other} has no blocks"),
             };
         }
         start += size;

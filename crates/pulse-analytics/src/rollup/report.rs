@@ -5,18 +5,21 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use pulse_metrics::dora::{
-    frequency_of_finishes, ChangeFailureRate, DoraReport, LeadTime, RecoveryTime, ReworkRate,
-    TimeToRestore,
+    frequency_of_days, frequency_of_finishes, ChangeFailureRate, DoraReport, LeadTime,
+    RecoveryTime, ReworkRate, TimeToRestore,
 };
 use pulse_metrics::pull_requests::{
     PullRequestReport, ReviewDepth, ReworkAfterReview, SizeCounts, StageDistributions,
 };
 use pulse_metrics::stats::{median, ratio, Distribution};
-use pulse_metrics::time::{BucketSpec, Placer, SeriesPoint};
+use pulse_metrics::time::{BucketSpec, Granularity, Placer, SeriesPoint};
 
 use super::facts::*;
 use super::read::Part;
-use super::summary::{size_slot, Histogram, LeadSummary, PullRequestSummary, Summary};
+use super::summary::{
+    size_slot, DeploymentSummary, FailedSummary, Histogram, IncidentSummary, LeadSummary,
+    PullRequestSummary, Summary,
+};
 
 /// The values of one distribution: those of the facts read, and the histograms of the summarised
 /// days (if any). Without summaries the statistics are the exact ones of `pulse_metrics::stats`;
@@ -29,6 +32,9 @@ struct Mixed {
 
 impl Mixed {
     fn add(&mut self, h: &Histogram) {
+        if h.is_empty() {
+            return;
+        }
         self.summarised
             .get_or_insert_with(Histogram::default)
             .merge(h);
@@ -66,31 +72,68 @@ pub fn instant(secs: i64) -> DateTime<Utc> {
 #[derive(Debug, Default, Clone)]
 pub struct DoraFacts {
     /// Successful production deployments.
-    pub deployments: Vec<DeploymentFact>,
+    pub deployments: Part<DeploymentFact, DeploymentSummary>,
     /// Failed production deployments.
-    pub failed: Vec<FailedFact>,
+    pub failed: Part<FailedFact, FailedSummary>,
     /// Deployed changes.
     pub lead: Part<LeadFact, LeadSummary>,
     /// Changes never deployed.
     pub undeployed: Vec<UndeployedFact>,
     /// Incidents.
-    pub incidents: Vec<IncidentFact>,
+    pub incidents: Part<IncidentFact, IncidentSummary>,
 }
 
-fn clamp(span: i64) -> (f64, bool) {
-    (span.max(0) as f64, span < 0)
+/// Spans clamped at zero, with how many were negative, into `into`.
+fn clamped(spans: impl Iterator<Item = i64>, into: &mut Mixed) -> usize {
+    let mut negative = 0;
+    for span in spans {
+        negative += usize::from(span < 0);
+        into.exact.push(span.max(0));
+    }
+    negative
 }
 
 /// The DORA report of `spec`'s range from facts, equal to `pulse_metrics::dora::dora_report`
-/// over the records the facts were computed from.
+/// over the records the facts were computed from (within the summaries' stated error for the
+/// quantiles of summarised days).
 pub fn dora(facts: &DoraFacts, spec: &BucketSpec) -> DoraReport {
     let placer = Placer::new(spec);
     let inside = |at: i64| placer.contains(at);
-    let deployments: Vec<&DeploymentFact> =
-        facts.deployments.iter().filter(|d| inside(d.at)).collect();
+    let deployments: Vec<&DeploymentFact> = facts
+        .deployments
+        .facts
+        .iter()
+        .filter(|d| inside(d.at))
+        .collect();
+    let summarised: Vec<&DeploymentSummary> =
+        facts.deployments.placed(&placer).map(|(_, s)| s).collect();
 
     // Deployment facts are the successful production deployments, each once.
-    let deployment_frequency = frequency_of_finishes(deployments.iter().map(|d| d.at), spec);
+    let deployment_frequency = if summarised.is_empty() {
+        frequency_of_finishes(deployments.iter().map(|d| d.at), spec)
+    } else {
+        let daily = Placer::new(&spec.with_granularity(Granularity::Day));
+        let mut days: Vec<(i64, u64)> = deployments
+            .iter()
+            .filter_map(|d| daily.bucket(d.at))
+            .map(|day| (day as i64, 1))
+            .collect();
+        for d in summarised.iter().flat_map(|s| &s.days) {
+            // Summarised days split on quarter hours (`read::part` reads the others as facts).
+            days.extend(d.local_days(&daily).unwrap_or_default());
+        }
+        days.sort_unstable();
+        let days: Vec<(i64, u64)> = days
+            .chunk_by(|a, b| a.0 == b.0)
+            .map(|run| (run[0].0, run.iter().map(|d| d.1).sum()))
+            .collect();
+        frequency_of_days(&days, spec)
+    };
+    let deployed = deployments.len()
+        + summarised
+            .iter()
+            .map(|s| s.deployments() as usize)
+            .sum::<usize>();
 
     let buckets = spec.buckets().len();
     let mut all = Mixed::default();
@@ -138,75 +181,88 @@ pub fn dora(facts: &DoraFacts, spec: &BucketSpec) -> DoraReport {
             .collect(),
     };
 
-    let mut failed_ids: Vec<String> = deployments
-        .iter()
-        .filter(|d| d.incidents > 0)
-        .map(|d| d.id.to_string())
-        .collect();
-    failed_ids.sort();
-    let change_failure_rate = ChangeFailureRate {
-        deployments: deployments.len(),
-        failed_deployments: failed_ids.len(),
-        rate: ratio(failed_ids.len(), deployments.len()),
-        failed_deployment_ids: failed_ids.clone(),
-        incidents_attributed: deployments.iter().map(|d| d.incidents as usize).sum(),
-        incidents_unattributed: facts
-            .incidents
-            .iter()
-            .filter(|i| inside(i.at) && i.unattributed)
-            .count(),
-    };
-
-    let failed: Vec<&FailedFact> = facts.failed.iter().filter(|f| inside(f.at)).collect();
     let causing: Vec<&&DeploymentFact> = deployments.iter().filter(|d| d.incidents > 0).collect();
-    let mut recovered = Vec::new();
-    let mut negative = 0;
-    for span in failed
+    let mut failed_ids: Vec<uuid::Uuid> = causing.iter().map(|d| d.id).collect();
+    failed_ids.extend(summarised.iter().flat_map(|s| s.failed.iter().copied()));
+    failed_ids.sort();
+    let failed_ids: Vec<String> = failed_ids.iter().map(|u| u.to_string()).collect();
+    let incidents_attributed = causing.iter().map(|d| d.incidents as usize).sum::<usize>()
+        + summarised
+            .iter()
+            .map(|s| s.incidents as usize)
+            .sum::<usize>();
+    let incidents: Vec<&IncidentFact> = facts
+        .incidents
+        .facts
         .iter()
-        .filter_map(|f| f.recovered)
-        .chain(causing.iter().filter_map(|d| d.recovered))
-    {
-        let (v, neg) = clamp(span);
-        negative += usize::from(neg);
-        recovered.push(v);
+        .filter(|i| inside(i.at))
+        .collect();
+    let incident_summary = total(facts.incidents.placed(&placer));
+    let change_failure_rate = ChangeFailureRate {
+        deployments: deployed,
+        failed_deployments: failed_ids.len(),
+        rate: ratio(failed_ids.len(), deployed),
+        failed_deployment_ids: failed_ids.clone(),
+        incidents_attributed,
+        incidents_unattributed: incidents.iter().filter(|i| i.unattributed).count()
+            + incident_summary.unattributed as usize,
+    };
+
+    let failed: Vec<&FailedFact> = facts.failed.facts.iter().filter(|f| inside(f.at)).collect();
+    let failed_summary = total(facts.failed.placed(&placer));
+    let mut recovered = Mixed::default();
+    let mut negative = clamped(
+        failed
+            .iter()
+            .filter_map(|f| f.recovered)
+            .chain(causing.iter().filter_map(|d| d.recovered)),
+        &mut recovered,
+    );
+    recovered.add(&failed_summary.recovered);
+    negative += failed_summary.negative as usize;
+    for s in &summarised {
+        recovered.add(&s.recovered);
+        negative += s.negative as usize;
     }
-    let failures = failed.len() + causing.len();
+    let failed_deployments = failed.len() + failed_summary.failed as usize;
+    let failures = failed_deployments + failed_ids.len();
+    let recovery_distribution = recovered.distribution();
+    let recovered_count = recovery_distribution.map_or(0, |d| d.count);
     let recovery_time = RecoveryTime {
-        distribution: Distribution::from_values(&recovered),
+        distribution: recovery_distribution,
         failures,
-        failed_deployments: failed.len(),
-        incident_causing_deployments: causing.len(),
-        recovered: recovered.len(),
-        unrecovered: failures - recovered.len(),
+        failed_deployments,
+        incident_causing_deployments: failed_ids.len(),
+        recovered: recovered_count,
+        unrecovered: failures - recovered_count,
         negative_spans_clamped: negative,
     };
 
-    let created: Vec<&IncidentFact> = facts.incidents.iter().filter(|i| inside(i.at)).collect();
-    let mut restored = Vec::new();
-    let mut negative = 0;
-    for span in created.iter().filter_map(|i| i.restored) {
-        let (v, neg) = clamp(span);
-        negative += usize::from(neg);
-        restored.push(v);
-    }
+    let mut restored = Mixed::default();
+    let mut negative = clamped(incidents.iter().filter_map(|i| i.restored), &mut restored);
+    restored.add(&incident_summary.restored);
+    negative += incident_summary.negative as usize;
+    let restore_distribution = restored.distribution();
+    let created = incidents.len() + incident_summary.incidents as usize;
     let time_to_restore = TimeToRestore {
-        distribution: Distribution::from_values(&restored),
-        incidents: created.len(),
-        unresolved: created.len() - restored.len(),
+        distribution: restore_distribution,
+        incidents: created,
+        unresolved: created - restore_distribution.map_or(0, |d| d.count),
         negative_spans_clamped: negative,
     };
 
-    let mut rework_ids: Vec<String> = deployments
+    let mut rework_ids: Vec<uuid::Uuid> = deployments
         .iter()
         .filter(|d| d.rework)
-        .map(|d| d.id.to_string())
+        .map(|d| d.id)
         .collect();
+    rework_ids.extend(summarised.iter().flat_map(|s| s.rework.iter().copied()));
     rework_ids.sort();
     let rework_rate = ReworkRate {
-        deployments: deployments.len(),
+        deployments: deployed,
         rework_deployments: rework_ids.len(),
-        rate: ratio(rework_ids.len(), deployments.len()),
-        rework_deployment_ids: rework_ids,
+        rate: ratio(rework_ids.len(), deployed),
+        rework_deployment_ids: rework_ids.iter().map(|u| u.to_string()).collect(),
     };
 
     DoraReport {
@@ -217,6 +273,15 @@ pub fn dora(facts: &DoraFacts, spec: &BucketSpec) -> DoraReport {
         time_to_restore,
         rework_rate,
     }
+}
+
+/// The merged summaries of the days placed in a range.
+fn total<'a, S: Summary + 'a>(placed: impl Iterator<Item = (usize, &'a S)>) -> S {
+    let mut out = S::default();
+    for (_, s) in placed {
+        out.merge(s);
+    }
+    out
 }
 
 /// The pull-request report of `spec`'s range from facts, equal to
@@ -238,15 +303,12 @@ pub fn pull_requests(
         total.merge(s);
         throughput[b].value += s.merged;
     }
-    let summarised = total.merged > 0;
     let mixed = |h: &Histogram, f: &dyn Fn(&PullRequestFact) -> Option<i64>| {
         let mut m = Mixed {
             exact: merged.iter().filter_map(|p| f(p)).collect(),
             summarised: None,
         };
-        if summarised {
-            m.add(h);
-        }
+        m.add(h);
         m.distribution()
     };
     let stage = |i: usize, f: fn(&PullRequestFact) -> i64| mixed(&total.stages[i], &|p| Some(f(p)));

@@ -1,7 +1,9 @@
-//! Per-day summaries of the two largest fact families (lead times and merged pull requests), so a
-//! long range costs one small cell per day instead of every item's facts.
+//! Per-day summaries of the large fact families (lead times, merged pull requests, deployments,
+//! failed deployments and incidents), so a long range costs a few small cells instead of every
+//! item's facts.
 //!
-//! A summary holds exact counters (items, flags, size classes, sums, minimum and maximum) and, for
+//! A summary holds exact counters (items, flags, size classes, sums, minimum and maximum), the
+//! ids a report lists, and, for
 //! each distribution the reports give, a mergeable log-bucketed histogram. Whole-second values
 //! below 128 have a bucket each (exact); above, each power of two is split into 64 buckets, so a
 //! bucket spans at most 1/64 of its lower bound. A quantile found from merged histograms takes
@@ -13,7 +15,9 @@
 use pulse_metrics::pull_requests::SizeBucket;
 use pulse_metrics::stats::Distribution;
 
-use super::facts::{LeadFact, PullRequestFact};
+use uuid::Uuid;
+
+use super::facts::{DeploymentFact, FailedFact, IncidentFact, LeadFact, PullRequestFact, DAY};
 
 /// Sub-buckets per power of two, as a power of two.
 const SUB_BITS: u32 = 6;
@@ -111,6 +115,11 @@ impl Histogram {
         }
         self.count += n;
         self.sum += i128::from(v) * i128::from(n as i64);
+    }
+
+    /// Whether it holds no value.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
     }
 
     /// Their exact sum.
@@ -305,6 +314,9 @@ pub trait Summary: Sized + Default + Clone {
     fn encode(&self) -> Vec<u8>;
     /// Decodes it; `None` when the bytes are not a summary of this kind.
     fn decode(data: &[u8]) -> Option<Self>;
+    /// Whether a report places its items on local days (deployment days): a summarised day must
+    /// then split at its local midnight on a quarter hour ([`quarter_split`]).
+    const LOCAL_DAYS: bool = false;
 }
 
 /// A stored summary cell's summary; a cell that does not decode is corrupt and refused.
@@ -546,6 +558,306 @@ impl Summary for PullRequestSummary {
     }
 }
 
+/// Seconds per quarter hour: the resolution at which a day summary keeps when its deployments
+/// happened, enough to split a UTC day at the local midnight of any zone whose offset is a whole
+/// number of quarter hours (every zone's, since 1972).
+pub const QUARTER: i64 = 900;
+
+/// Where the local midnights (`midnights`, sorted Unix seconds: a daily `Placer`'s edges) split
+/// UTC day `day`: `Some(None)` when none falls inside it (the day lies in one local day),
+/// `Some(Some(q))` when one falls at quarter hour `q` (1..96), `None` when one falls off a quarter
+/// hour or two fall inside it (the day's items must then be read one by one).
+pub fn quarter_split(midnights: &[i64], day: i64) -> Option<Option<u32>> {
+    let (start, end) = (day * DAY, (day + 1) * DAY);
+    let first = midnights.partition_point(|&m| m <= start);
+    let inside = &midnights[first..midnights.partition_point(|&m| m < end)];
+    match inside {
+        [] => Some(None),
+        [m] if (m - start) % QUARTER == 0 => Some(Some(((m - start) / QUARTER) as u32)),
+        _ => None,
+    }
+}
+
+/// One UTC day's successful deployments: how many, and in which quarter hours.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeploymentDay {
+    /// The UTC day.
+    pub day: i64,
+    /// Deployments.
+    pub count: u64,
+    /// Bit `q` set when a deployment finished in quarter hour `q` (0..96) of the day.
+    pub quarters: u128,
+}
+
+impl DeploymentDay {
+    /// The deployments' local days, as `(daily bucket, deployments)`: each local day the day
+    /// touches that had a deployment, with the day's count given to the later one beyond one each
+    /// (every local day a summarised day touches lies in the same bucket of the report, so the
+    /// bucket's count is exact). `None` when the midnights do not split the day on a quarter hour.
+    pub fn local_days(&self, daily: &pulse_metrics::time::Placer) -> Option<Vec<(i64, u64)>> {
+        let first = daily.bucket(self.day * DAY)? as i64;
+        match quarter_split(daily.edges()?, self.day)? {
+            None => Some(vec![(first, self.count)]),
+            Some(q) => {
+                let early = self.quarters & ((1u128 << q) - 1) != 0;
+                let late = self.quarters >> q != 0;
+                Some(match (early, late) {
+                    (true, true) => vec![(first, 1), (first + 1, self.count - 1)],
+                    (true, false) => vec![(first, self.count)],
+                    _ => vec![(first + 1, self.count)],
+                })
+            }
+        }
+    }
+}
+
+/// Successful production deployments: per day, how many and when (quarter hours, for deployment
+/// days in any zone); the ids of those charged with incidents and of rework; the incidents
+/// charged; the recovery times of those charged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeploymentSummary {
+    /// The days with deployments, in order.
+    pub days: Vec<DeploymentDay>,
+    /// Deployments charged with at least one incident.
+    pub failed: Vec<Uuid>,
+    /// Incidents charged to them.
+    pub incidents: u64,
+    /// Recovery times of the charged deployments that recovered, clamped at zero (seconds).
+    pub recovered: Histogram,
+    /// Recovery times that were negative.
+    pub negative: u64,
+    /// Deployments that count as rework.
+    pub rework: Vec<Uuid>,
+}
+
+impl DeploymentSummary {
+    /// Deployments summarised.
+    pub fn deployments(&self) -> u64 {
+        self.days.iter().map(|d| d.count).sum()
+    }
+}
+
+fn put_ids(w: &mut Vec<u8>, ids: &[Uuid]) {
+    varint(w, ids.len() as u64);
+    for id in ids {
+        w.extend_from_slice(id.as_bytes());
+    }
+}
+
+impl Bytes<'_> {
+    fn ids(&mut self) -> Option<Vec<Uuid>> {
+        let n = usize::try_from(self.varint()?).ok()?;
+        if self.0.len() < n.checked_mul(16)? {
+            return None;
+        }
+        let (head, rest) = self.0.split_at(n * 16);
+        self.0 = rest;
+        Some(
+            head.chunks_exact(16)
+                .map(|c| Uuid::from_bytes(c.try_into().expect("16 bytes")))
+                .collect(),
+        )
+    }
+    fn quarters(&mut self) -> Option<u128> {
+        if self.0.len() < 12 {
+            return None;
+        }
+        let (head, rest) = self.0.split_at(12);
+        self.0 = rest;
+        let mut bytes = [0u8; 16];
+        bytes[..12].copy_from_slice(head);
+        Some(u128::from_le_bytes(bytes))
+    }
+}
+
+impl Summary for DeploymentSummary {
+    type Of = DeploymentFact;
+    const FAMILY: i16 = super::facts::family::DEPLOYMENT_SUMMARY;
+    const LOCAL_DAYS: bool = true;
+
+    fn of(facts: &[DeploymentFact]) -> Self {
+        let mut days: Vec<DeploymentDay> = Vec::new();
+        for d in facts {
+            let day = d.at.div_euclid(DAY);
+            let bit = 1u128 << (d.at.rem_euclid(DAY) / QUARTER);
+            match days.iter_mut().find(|e| e.day == day) {
+                Some(e) => {
+                    e.count += 1;
+                    e.quarters |= bit;
+                }
+                None => days.push(DeploymentDay {
+                    day,
+                    count: 1,
+                    quarters: bit,
+                }),
+            }
+        }
+        days.sort_unstable_by_key(|d| d.day);
+        let charged = || facts.iter().filter(|d| d.incidents > 0);
+        let recovered: Vec<i64> = charged().filter_map(|d| d.recovered).collect();
+        Self {
+            days,
+            failed: charged().map(|d| d.id).collect(),
+            incidents: charged().map(|d| u64::from(d.incidents)).sum(),
+            recovered: Histogram::of(recovered.iter().map(|&v| v.max(0))),
+            negative: recovered.iter().filter(|&&v| v < 0).count() as u64,
+            rework: facts.iter().filter(|d| d.rework).map(|d| d.id).collect(),
+        }
+    }
+    fn merge(&mut self, other: &Self) {
+        self.days.extend_from_slice(&other.days);
+        self.days.sort_by_key(|d| d.day);
+        self.failed.extend_from_slice(&other.failed);
+        self.incidents += other.incidents;
+        self.recovered.merge(&other.recovered);
+        self.negative += other.negative;
+        self.rework.extend_from_slice(&other.rework);
+    }
+    fn encode(&self) -> Vec<u8> {
+        let mut w = Vec::new();
+        varint(&mut w, self.days.len() as u64);
+        let mut previous = 0;
+        for d in &self.days {
+            zigzag(&mut w, d.day - previous);
+            previous = d.day;
+            varint(&mut w, d.count);
+            w.extend_from_slice(&d.quarters.to_le_bytes()[..12]);
+        }
+        put_ids(&mut w, &self.failed);
+        varint(&mut w, self.incidents);
+        self.recovered.put(&mut w);
+        varint(&mut w, self.negative);
+        put_ids(&mut w, &self.rework);
+        w
+    }
+    fn decode(data: &[u8]) -> Option<Self> {
+        let mut r = Bytes(data);
+        let n = usize::try_from(r.varint()?).ok()?;
+        let mut days = Vec::with_capacity(n.min(1 << 12));
+        let mut previous = 0;
+        for _ in 0..n {
+            previous += r.zigzag()?;
+            let count = r.varint()?;
+            let quarters = r.quarters()?;
+            if count == 0 || quarters == 0 || quarters >> (DAY / QUARTER) != 0 {
+                return None;
+            }
+            days.push(DeploymentDay {
+                day: previous,
+                count,
+                quarters,
+            });
+        }
+        let s = Self {
+            days,
+            failed: r.ids()?,
+            incidents: r.varint()?,
+            recovered: Histogram::get(&mut r)?,
+            negative: r.varint()?,
+            rework: r.ids()?,
+        };
+        r.0.is_empty().then_some(s)
+    }
+}
+
+/// Failed production deployments: how many, and their recovery times.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FailedSummary {
+    /// Failed deployments.
+    pub failed: u64,
+    /// Recovery times of those that recovered, clamped at zero (seconds).
+    pub recovered: Histogram,
+    /// Recovery times that were negative.
+    pub negative: u64,
+}
+
+impl Summary for FailedSummary {
+    type Of = FailedFact;
+    const FAMILY: i16 = super::facts::family::FAILED_SUMMARY;
+
+    fn of(facts: &[FailedFact]) -> Self {
+        let recovered: Vec<i64> = facts.iter().filter_map(|f| f.recovered).collect();
+        Self {
+            failed: facts.len() as u64,
+            recovered: Histogram::of(recovered.iter().map(|&v| v.max(0))),
+            negative: recovered.iter().filter(|&&v| v < 0).count() as u64,
+        }
+    }
+    fn merge(&mut self, other: &Self) {
+        self.failed += other.failed;
+        self.recovered.merge(&other.recovered);
+        self.negative += other.negative;
+    }
+    fn encode(&self) -> Vec<u8> {
+        let mut w = Vec::new();
+        varint(&mut w, self.failed);
+        self.recovered.put(&mut w);
+        varint(&mut w, self.negative);
+        w
+    }
+    fn decode(data: &[u8]) -> Option<Self> {
+        let mut r = Bytes(data);
+        let s = Self {
+            failed: r.varint()?,
+            recovered: Histogram::get(&mut r)?,
+            negative: r.varint()?,
+        };
+        r.0.is_empty().then_some(s)
+    }
+}
+
+/// Incidents: how many, how many charged to no deployment, and their times to restore.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IncidentSummary {
+    /// Incidents.
+    pub incidents: u64,
+    /// Of which charged to no deployment.
+    pub unattributed: u64,
+    /// Times to restore of the resolved ones, clamped at zero (seconds).
+    pub restored: Histogram,
+    /// Times to restore that were negative.
+    pub negative: u64,
+}
+
+impl Summary for IncidentSummary {
+    type Of = IncidentFact;
+    const FAMILY: i16 = super::facts::family::INCIDENT_SUMMARY;
+
+    fn of(facts: &[IncidentFact]) -> Self {
+        let restored: Vec<i64> = facts.iter().filter_map(|i| i.restored).collect();
+        Self {
+            incidents: facts.len() as u64,
+            unattributed: facts.iter().filter(|i| i.unattributed).count() as u64,
+            restored: Histogram::of(restored.iter().map(|&v| v.max(0))),
+            negative: restored.iter().filter(|&&v| v < 0).count() as u64,
+        }
+    }
+    fn merge(&mut self, other: &Self) {
+        self.incidents += other.incidents;
+        self.unattributed += other.unattributed;
+        self.restored.merge(&other.restored);
+        self.negative += other.negative;
+    }
+    fn encode(&self) -> Vec<u8> {
+        let mut w = Vec::new();
+        varint(&mut w, self.incidents);
+        varint(&mut w, self.unattributed);
+        self.restored.put(&mut w);
+        varint(&mut w, self.negative);
+        w
+    }
+    fn decode(data: &[u8]) -> Option<Self> {
+        let mut r = Bytes(data);
+        let s = Self {
+            incidents: r.varint()?,
+            unattributed: r.varint()?,
+            restored: Histogram::get(&mut r)?,
+            negative: r.varint()?,
+        };
+        r.0.is_empty().then_some(s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -659,5 +971,85 @@ mod tests {
         assert_eq!(lead.negative, 1);
         assert_eq!(LeadSummary::decode(&lead.encode()), Some(lead));
         assert_eq!(LeadSummary::decode(&[0xff]), None);
+    }
+
+    fn deployment(at: i64, id: u128, incidents: u32, recovered: Option<i64>) -> DeploymentFact {
+        DeploymentFact {
+            at,
+            id: Uuid::from_u128(id),
+            incidents,
+            recovered,
+            rework: id.is_multiple_of(3),
+        }
+    }
+
+    #[test]
+    fn deployment_summaries_keep_days_ids_and_recoveries() {
+        let day = 20_000;
+        let base = day * DAY;
+        let one = DeploymentSummary::of(&[
+            deployment(base + 10, 1, 0, None),
+            deployment(base + 3 * QUARTER + 5, 2, 2, Some(-60)),
+            deployment(base + DAY - 1, 3, 1, Some(3_600)),
+        ]);
+        assert_eq!(
+            one.days,
+            vec![DeploymentDay {
+                day,
+                count: 3,
+                quarters: 1 | 1 << 3 | 1 << 95,
+            }]
+        );
+        assert_eq!(one.failed, vec![Uuid::from_u128(2), Uuid::from_u128(3)]);
+        assert_eq!((one.incidents, one.negative), (3, 1));
+        assert_eq!(one.rework, vec![Uuid::from_u128(3)]);
+        let mut two = DeploymentSummary::of(&[deployment(base + 2 * DAY, 6, 0, None)]);
+        two.merge(&one);
+        assert_eq!(two.deployments(), 4);
+        assert_eq!(
+            two.days.iter().map(|d| d.day).collect::<Vec<_>>(),
+            vec![day, day + 2]
+        );
+        assert_eq!(two.recovered.distribution().unwrap().max, 3_600.0);
+        let bytes = two.encode();
+        assert_eq!(DeploymentSummary::decode(&bytes), Some(two));
+        assert_eq!(DeploymentSummary::decode(&bytes[..bytes.len() - 1]), None);
+
+        let failed = FailedSummary::of(&[
+            FailedFact {
+                at: base,
+                recovered: Some(-1),
+            },
+            FailedFact {
+                at: base + 1,
+                recovered: None,
+            },
+        ]);
+        assert_eq!((failed.failed, failed.negative), (2, 1));
+        assert_eq!(FailedSummary::decode(&failed.encode()), Some(failed));
+        let incidents = IncidentSummary::of(&[IncidentFact {
+            at: base,
+            restored: Some(7_200),
+            unattributed: true,
+        }]);
+        assert_eq!((incidents.incidents, incidents.unattributed), (1, 1));
+        assert_eq!(
+            IncidentSummary::decode(&incidents.encode()),
+            Some(incidents)
+        );
+    }
+
+    #[test]
+    fn days_split_at_local_midnights_on_quarter_hours() {
+        let day = 20_000;
+        let start = day * DAY;
+        // No midnight inside the day, or one on its first instant: the day is one local day.
+        assert_eq!(quarter_split(&[start - DAY, start + DAY], day), Some(None));
+        assert_eq!(quarter_split(&[start, start + DAY], day), Some(None));
+        // Kolkata (UTC+5:30): local midnight at 18:30 UTC, quarter hour 74.
+        assert_eq!(quarter_split(&[start + 66_600], day), Some(Some(74)));
+        // Off a quarter hour, or two midnights in one UTC day: read item by item.
+        assert_eq!(quarter_split(&[start + 66_601], day), None);
+        assert_eq!(quarter_split(&[start + 900, start + 85_500], day), None);
     }
 }

@@ -23,6 +23,7 @@ mod m20261206_000070_rollup_running_totals;
 mod m20261206_000080_rollup_trigger_planning;
 mod m20261206_000090_deployment_commit_lookup;
 mod m20261206_000100_rollup_summaries;
+mod m20261206_000110_rollup_delivery_summaries;
 
 use sea_orm::DatabaseConnection;
 pub use sea_orm_migration::MigratorTrait;
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000080_rollup_trigger_planning::Migration),
             Box::new(m20261206_000090_deployment_commit_lookup::Migration),
             Box::new(m20261206_000100_rollup_summaries::Migration),
+            Box::new(m20261206_000110_rollup_delivery_summaries::Migration),
         ]
     }
 }

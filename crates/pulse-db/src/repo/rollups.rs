@@ -335,40 +335,56 @@ fn values<T: Copy + Into<Value>>(list: &[T]) -> impl Iterator<Item = Value> + '_
     list.iter().map(|&v| v.into())
 }
 
-/// The cells of one dimension for these families on days `[from, to)`.
+/// The cells of these dimensions (kind and id) for these families on days `[from, to)`.
 pub async fn cells_of(
     tx: &TenantTx,
     families: &[i16],
-    dim_kind: i16,
-    dim_id: Uuid,
+    dims: &[(i16, Uuid)],
     from: i64,
     to: i64,
 ) -> Result<Vec<Cell>> {
-    let mut v: Vec<Value> = values(families).collect();
-    v.extend([dim_kind.into(), dim_id.into(), from.into(), to.into()]);
-    let condition = format!(
-        "family IN ({}) AND dim_kind = ? AND dim_id = ? AND day >= ? AND day < ?",
-        marks(families.len())
-    );
-    select_cells(tx, &condition, v).await
+    let mut out = Vec::new();
+    for batch in dims.chunks(400) {
+        let mut kinds: Vec<i16> = batch.iter().map(|d| d.0).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        let mut v: Vec<Value> = values(families).collect();
+        v.extend(values(&kinds));
+        v.extend(batch.iter().map(|d| Value::from(d.1)));
+        v.extend([from.into(), to.into()]);
+        let condition = format!(
+            "family IN ({}) AND dim_kind IN ({}) AND dim_id IN ({}) AND day >= ? AND day < ?",
+            marks(families.len()),
+            marks(kinds.len()),
+            marks(batch.len())
+        );
+        // Ids are unique across kinds, but only the pairs asked for are returned.
+        out.extend(
+            select_cells(tx, &condition, v)
+                .await?
+                .into_iter()
+                .filter(|c| batch.contains(&(c.key.dim_kind, c.key.dim_id))),
+        );
+    }
+    Ok(out)
 }
 
-/// The cells of one dimension at exactly these `(family, day)` keys.
-pub async fn cells_at(
-    tx: &TenantTx,
-    dim_kind: i16,
-    dim_id: Uuid,
-    keys: &[(i16, i64)],
-) -> Result<Vec<Cell>> {
+/// The cells at exactly these keys (those that exist).
+pub async fn cells_at(tx: &TenantTx, keys: &[CellKey]) -> Result<Vec<Cell>> {
     let mut out = Vec::with_capacity(keys.len());
-    for batch in keys.chunks(400) {
-        let mut v: Vec<Value> = vec![dim_kind.into(), dim_id.into()];
-        for &(family, day) in batch {
-            v.extend([Value::from(family), Value::from(day)]);
+    for batch in keys.chunks(200) {
+        let mut v: Vec<Value> = Vec::with_capacity(batch.len() * 4);
+        for k in batch {
+            v.extend([
+                Value::from(k.family),
+                Value::from(k.dim_kind),
+                Value::from(k.dim_id),
+                Value::from(k.day),
+            ]);
         }
         let condition = format!(
-            "dim_kind = ? AND dim_id = ? AND (family, day) IN ({})",
-            vec!["(?, ?)"; batch.len()].join(", ")
+            "(family, dim_kind, dim_id, day) IN ({})",
+            vec!["(?, ?, ?, ?)"; batch.len()].join(", ")
         );
         out.extend(select_cells(tx, &condition, v).await?);
     }
@@ -382,28 +398,6 @@ pub async fn cells_in(tx: &TenantTx, families: &[i16], from: i64, to: i64) -> Re
     let condition = format!(
         "family IN ({}) AND day >= ? AND day < ?",
         marks(families.len())
-    );
-    select_cells(tx, &condition, v).await
-}
-
-/// The cells of one dimension for these families on exactly these days.
-pub async fn cells_on(
-    tx: &TenantTx,
-    families: &[i16],
-    dim_kind: i16,
-    dim_id: Uuid,
-    days: &[i64],
-) -> Result<Vec<Cell>> {
-    if days.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut v: Vec<Value> = values(families).collect();
-    v.extend([dim_kind.into(), dim_id.into()]);
-    v.extend(values(days));
-    let condition = format!(
-        "family IN ({}) AND dim_kind = ? AND dim_id = ? AND day IN ({})",
-        marks(families.len()),
-        marks(days.len())
     );
     select_cells(tx, &condition, v).await
 }

@@ -68,18 +68,27 @@ pub fn frequency_of_finishes(
         .map(|i| i as i64)
         .collect();
     days.sort_unstable();
-    let deployments = days.len();
-    let deployment_days =
-        days.windows(2).filter(|w| w[0] != w[1]).count() + usize::from(deployments > 0);
+    let counted: Vec<(i64, u64)> = days
+        .chunk_by(|a, b| a == b)
+        .map(|run| (run[0], run.len() as u64))
+        .collect();
+    frequency_of_days(&counted, spec)
+}
+
+/// [`deployment_frequency`] from the local days with deployments: `(day, deployments)`, the day
+/// as days after `spec.start`, sorted by day, each day once, every count at least 1.
+pub fn frequency_of_days(days: &[(i64, u64)], spec: &BucketSpec) -> DeploymentFrequency {
+    let deployments = days.iter().map(|&(_, n)| n as usize).sum::<usize>();
+    let deployment_days = days.len();
     let days_in_range = spec.days();
     let per_day = if days_in_range > 0 {
         deployments as f64 / days_in_range as f64
     } else {
         0.0
     };
-    let series = bucketed(spec, &days);
+    let series = bucketed(spec, days);
     let median_days = |g: Granularity| {
-        let counts: Vec<f64> = bucketed(&spec.with_granularity(g), &days)
+        let counts: Vec<f64> = bucketed(&spec.with_granularity(g), days)
             .iter()
             .map(|p| p.value.deployment_days as f64)
             .collect();
@@ -101,21 +110,17 @@ pub fn frequency_of_finishes(
     }
 }
 
-/// Deployments and distinct deployment days per bucket of `spec`, from the sorted local days
-/// (days after `spec.start`) of the deployments.
-fn bucketed(spec: &BucketSpec, days: &[i64]) -> Vec<SeriesPoint<FrequencyBucket>> {
+/// Deployments and distinct deployment days per bucket of `spec`, from the local days with
+/// deployments (days after `spec.start`, each once, with their count).
+fn bucketed(spec: &BucketSpec, days: &[(i64, u64)]) -> Vec<SeriesPoint<FrequencyBucket>> {
     let buckets = spec.buckets();
     let mut values = vec![FrequencyBucket::default(); buckets.len()];
-    let mut previous = None;
-    for &day in days {
+    for &(day, n) in days {
         let date = spec.start + Duration::days(day);
         if let Some(slot) = spec.bucket_of_date(date).and_then(|i| values.get_mut(i)) {
-            slot.deployments += 1;
-            if previous != Some(day) {
-                slot.deployment_days += 1;
-            }
+            slot.deployments += n;
+            slot.deployment_days += 1;
         }
-        previous = Some(day);
     }
     buckets
         .iter()

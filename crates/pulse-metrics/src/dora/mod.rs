@@ -31,7 +31,8 @@ mod rework;
 
 pub use failure::{change_failure_rate, ChangeFailureRate};
 pub use frequency::{
-    deployment_frequency, frequency_of_finishes, DeploymentFrequency, FrequencyBucket,
+    deployment_frequency, frequency_of_days, frequency_of_finishes, DeploymentFrequency,
+    FrequencyBucket,
 };
 pub use lead_time::{lead_time_for_changes, LeadTime};
 pub use linking::{attribute_incidents, link_changes_to_deployments, normalize_deployments};

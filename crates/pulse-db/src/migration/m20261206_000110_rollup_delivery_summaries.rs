@@ -1,0 +1,34 @@
+//! Long ranges of the DORA and executive reports also read summaries of deployments, failed
+//! deployments and incidents (rollup families 13, 14 and 15, per day and per aligned block of
+//! days) instead of every item's facts. Cells written before have none; the reports stay exact on
+//! them, reading the facts. So that every client gains the summaries, each client that has data
+//! is marked for a full recomputation of its cells, done by the next refresh.
+
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.get_connection()
+            .execute_unprepared(
+                "INSERT INTO rollup_dirty (client_id, kind, day) \
+                 SELECT s.client_id, 'all', 0 FROM rollup_state s \
+                 WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty d \
+                 WHERE d.client_id = s.client_id AND d.kind = 'all' AND d.day = 0)",
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.get_connection()
+            .execute_unprepared(
+                "DELETE FROM rollup_cells WHERE family >= 13 AND family % 16 IN (13, 14, 15)",
+            )
+            .await?;
+        Ok(())
+    }
+}
