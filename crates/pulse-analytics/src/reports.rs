@@ -96,17 +96,7 @@ async fn dora_report(tx: &TenantTx, f: &Filters, source: Source) -> Result<(Dora
                     rollup::read::EXACT_LIMIT,
                 )
                 .await?;
-                let fallback = pulse_db::repo::deployments::count(
-                    tx,
-                    &pulse_db::repo::deployments::DeploymentFilter {
-                        scope: f.scope(0, 0),
-                        production: Some(true),
-                        status: Some("success".into()),
-                        origin: Some("merged_pr".into()),
-                        ..Default::default()
-                    },
-                )
-                .await? as usize;
+                let fallback = rollup::report::fallback_deployments(&facts, &spec);
                 return Ok((rollup::report::dora(&facts, &spec), fallback));
             }
         }

@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use pulse_db::entity::{pr_reviews, pull_requests, sprints};
 use pulse_metrics::dora::{
     attribute_incidents, failed_deployment_recoveries, link_changes_to_deployments,
-    normalize_deployments, rework_deployments, AttributionRule, Change, Deployment, Incident,
+    normalize_deployments, rework_deployments, AttributionRule, Change, Deployment,
+    DeploymentSource, Incident,
 };
 use pulse_metrics::flow::{done_at, WorkItem};
 use pulse_metrics::pull_requests::cycle_time;
@@ -89,6 +90,7 @@ pub fn delivery(
             incidents: resolutions.map_or(0, |r| r.len() as u32),
             recovered,
             rework: rework.contains(&d.id),
+            fallback: d.source == DeploymentSource::MergedPrFallback,
         });
     }
     for (_, at, recovered) in failed_deployment_recoveries(deployments) {

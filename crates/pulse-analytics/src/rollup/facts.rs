@@ -212,6 +212,8 @@ pub struct DeploymentFact {
     pub recovered: Option<i64>,
     /// It counts as rework (it fixed an incident).
     pub rework: bool,
+    /// A merged pull request standing in for a deployment (the rules' last resort).
+    pub fallback: bool,
 }
 
 impl Fact for DeploymentFact {
@@ -224,7 +226,9 @@ impl Fact for DeploymentFact {
         w.offset(self.at);
         w.uuid(&self.id);
         w.u32(self.incidents);
-        w.u8(u8::from(self.recovered.is_some()) | u8::from(self.rework) << 1);
+        w.u8(u8::from(self.recovered.is_some())
+            | u8::from(self.rework) << 1
+            | u8::from(self.fallback) << 2);
         w.i64(self.recovered.unwrap_or(0));
     }
     fn get(r: &mut Reader<'_>, base: i64) -> Self {
@@ -239,6 +243,7 @@ impl Fact for DeploymentFact {
             incidents,
             recovered: opt(flag(bits, 0), v),
             rework: flag(bits, 1),
+            fallback: flag(bits, 2),
         }
     }
     fn summary(day: &[Self]) -> Option<(i16, Vec<u8>)> {
@@ -570,6 +575,7 @@ mod tests {
                 incidents: 2,
                 recovered: Some(-5),
                 rework: true,
+                fallback: false,
             },
             DeploymentFact {
                 at: at + 1,
@@ -577,6 +583,7 @@ mod tests {
                 incidents: 0,
                 recovered: None,
                 rework: false,
+                fallback: true,
             },
         ]);
         round_trip(vec![FailedFact {

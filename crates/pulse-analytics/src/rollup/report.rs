@@ -275,6 +275,24 @@ pub fn dora(facts: &DoraFacts, spec: &BucketSpec) -> DoraReport {
     }
 }
 
+/// Of the successful production deployments in `spec`'s range, those that are merged pull
+/// requests standing in for deployments (the rules' last resort).
+pub fn fallback_deployments(facts: &DoraFacts, spec: &BucketSpec) -> usize {
+    let placer = Placer::new(spec);
+    let summarised: u64 = facts
+        .deployments
+        .placed(&placer)
+        .map(|(_, s)| s.fallback)
+        .sum();
+    facts
+        .deployments
+        .facts
+        .iter()
+        .filter(|d| d.fallback && placer.contains(d.at))
+        .count()
+        + summarised as usize
+}
+
 /// The merged summaries of the days placed in a range.
 fn total<'a, S: Summary + 'a>(placed: impl Iterator<Item = (usize, &'a S)>) -> S {
     let mut out = S::default();

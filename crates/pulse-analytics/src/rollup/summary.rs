@@ -628,6 +628,8 @@ pub struct DeploymentSummary {
     pub negative: u64,
     /// Deployments that count as rework.
     pub rework: Vec<Uuid>,
+    /// Merged pull requests standing in for deployments.
+    pub fallback: u64,
 }
 
 impl DeploymentSummary {
@@ -702,6 +704,7 @@ impl Summary for DeploymentSummary {
             recovered: Histogram::of(recovered.iter().map(|&v| v.max(0))),
             negative: recovered.iter().filter(|&&v| v < 0).count() as u64,
             rework: facts.iter().filter(|d| d.rework).map(|d| d.id).collect(),
+            fallback: facts.iter().filter(|d| d.fallback).count() as u64,
         }
     }
     fn merge(&mut self, other: &Self) {
@@ -712,6 +715,7 @@ impl Summary for DeploymentSummary {
         self.recovered.merge(&other.recovered);
         self.negative += other.negative;
         self.rework.extend_from_slice(&other.rework);
+        self.fallback += other.fallback;
     }
     fn encode(&self) -> Vec<u8> {
         let mut w = Vec::new();
@@ -728,6 +732,7 @@ impl Summary for DeploymentSummary {
         self.recovered.put(&mut w);
         varint(&mut w, self.negative);
         put_ids(&mut w, &self.rework);
+        varint(&mut w, self.fallback);
         w
     }
     fn decode(data: &[u8]) -> Option<Self> {
@@ -755,6 +760,7 @@ impl Summary for DeploymentSummary {
             recovered: Histogram::get(&mut r)?,
             negative: r.varint()?,
             rework: r.ids()?,
+            fallback: r.varint()?,
         };
         r.0.is_empty().then_some(s)
     }
@@ -980,6 +986,7 @@ mod tests {
             incidents,
             recovered,
             rework: id.is_multiple_of(3),
+            fallback: id == 2,
         }
     }
 
@@ -1003,6 +1010,7 @@ mod tests {
         assert_eq!(one.failed, vec![Uuid::from_u128(2), Uuid::from_u128(3)]);
         assert_eq!((one.incidents, one.negative), (3, 1));
         assert_eq!(one.rework, vec![Uuid::from_u128(3)]);
+        assert_eq!(one.fallback, 1);
         let mut two = DeploymentSummary::of(&[deployment(base + 2 * DAY, 6, 0, None)]);
         two.merge(&one);
         assert_eq!(two.deployments(), 4);
