@@ -569,6 +569,57 @@ pub fn totals_before(
     }
 }
 
+/// A condition matching rollup cells at exactly these keys (`family`, `dim_kind`, `dim_id`,
+/// `day`), with its values. PostgreSQL filters a row-value `IN` list as one long `OR` over every
+/// row the other conditions leave (a second per hundred thousand cells), so there the keys are
+/// joined as arrays; SQLite probes the unique key index for each listed row value.
+pub fn cell_keys(
+    backend: DatabaseBackend,
+    keys: &[(i16, i16, uuid::Uuid, i64)],
+) -> (String, Vec<Value>) {
+    match backend {
+        DatabaseBackend::Postgres => {
+            let array = |kind, v: Vec<Value>| Value::Array(kind, Some(Box::new(v)));
+            let values = vec![
+                array(
+                    ArrayType::SmallInt,
+                    keys.iter().map(|k| Value::from(k.0)).collect(),
+                ),
+                array(
+                    ArrayType::SmallInt,
+                    keys.iter().map(|k| Value::from(k.1)).collect(),
+                ),
+                array(
+                    ArrayType::Uuid,
+                    keys.iter().map(|k| Value::from(k.2)).collect(),
+                ),
+                array(
+                    ArrayType::BigInt,
+                    keys.iter().map(|k| Value::from(k.3)).collect(),
+                ),
+            ];
+            (
+                "(family, dim_kind, dim_id, day) IN (SELECT * FROM                  unnest(?::int2[], ?::int2[], ?::uuid[], ?::int8[]))"
+                    .to_string(),
+                values,
+            )
+        }
+        _ => {
+            let mut values = Vec::with_capacity(keys.len() * 4);
+            for &(family, kind, id, day) in keys {
+                values.extend([family.into(), kind.into(), id.into(), Value::from(day)]);
+            }
+            (
+                format!(
+                    "(family, dim_kind, dim_id, day) IN ({})",
+                    vec!["(?, ?, ?, ?)"; keys.len()].join(", ")
+                ),
+                values,
+            )
+        }
+    }
+}
+
 /// Rewrites `?` placeholders as `$1`, `$2`, ... on PostgreSQL (SQLite takes `?` as they are,
 /// numbered in the order they appear).
 pub fn numbered(backend: DatabaseBackend, text: &str) -> String {

@@ -373,20 +373,12 @@ pub async fn cells_of(
 pub async fn cells_at(tx: &TenantTx, keys: &[CellKey]) -> Result<Vec<Cell>> {
     let mut out = Vec::with_capacity(keys.len());
     for batch in keys.chunks(200) {
-        let mut v: Vec<Value> = Vec::with_capacity(batch.len() * 4);
-        for k in batch {
-            v.extend([
-                Value::from(k.family),
-                Value::from(k.dim_kind),
-                Value::from(k.dim_id),
-                Value::from(k.day),
-            ]);
-        }
-        let condition = format!(
-            "(family, dim_kind, dim_id, day) IN ({})",
-            vec!["(?, ?, ?, ?)"; batch.len()].join(", ")
-        );
-        out.extend(select_cells(tx, &condition, v).await?);
+        let keys: Vec<(i16, i16, Uuid, i64)> = batch
+            .iter()
+            .map(|k| (k.family, k.dim_kind, k.dim_id, k.day))
+            .collect();
+        let (condition, values) = crate::dialect::cell_keys(backend(tx), &keys);
+        out.extend(select_cells(tx, &condition, values).await?);
     }
     Ok(out)
 }
