@@ -5,8 +5,8 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use pulse_metrics::dora::{
-    frequency_of_days, frequency_of_finishes, ChangeFailureRate, DoraReport, LeadTime,
-    RecoveryTime, ReworkRate, TimeToRestore,
+    frequency_of_days, ChangeFailureRate, DoraReport, LeadTime, RecoveryTime, ReworkRate,
+    TimeToRestore,
 };
 use pulse_metrics::pull_requests::{
     PullRequestReport, ReviewDepth, ReworkAfterReview, SizeCounts, StageDistributions,
@@ -108,27 +108,23 @@ pub fn dora(facts: &DoraFacts, spec: &BucketSpec) -> DoraReport {
     let summarised: Vec<&DeploymentSummary> =
         facts.deployments.placed(&placer).map(|(_, s)| s).collect();
 
-    // Deployment facts are the successful production deployments, each once.
-    let deployment_frequency = if summarised.is_empty() {
-        frequency_of_finishes(deployments.iter().map(|d| d.at), spec)
-    } else {
-        let daily = Placer::new(&spec.with_granularity(Granularity::Day));
-        let mut days: Vec<(i64, u64)> = deployments
-            .iter()
-            .filter_map(|d| daily.bucket(d.at))
-            .map(|day| (day as i64, 1))
-            .collect();
-        for d in summarised.iter().flat_map(|s| &s.days) {
-            // Summarised days split on quarter hours (`read::part` reads the others as facts).
-            days.extend(d.local_days(&daily).unwrap_or_default());
-        }
-        days.sort_unstable();
-        let days: Vec<(i64, u64)> = days
-            .chunk_by(|a, b| a.0 == b.0)
-            .map(|run| (run[0].0, run.iter().map(|d| d.1).sum()))
-            .collect();
-        frequency_of_days(&days, spec)
-    };
+    // Deployment facts are the successful production deployments, each once; summarised days
+    // give their local days (`read::part` reads the days it cannot split as facts).
+    let daily = Placer::new(&spec.with_granularity(Granularity::Day));
+    let mut days: Vec<(i64, u64)> = deployments
+        .iter()
+        .filter_map(|d| daily.bucket(d.at))
+        .map(|day| (day as i64, 1))
+        .collect();
+    for d in summarised.iter().flat_map(|s| &s.days) {
+        days.extend(d.local_days(&daily).unwrap_or_default());
+    }
+    days.sort_unstable();
+    let days: Vec<(i64, u64)> = days
+        .chunk_by(|a, b| a.0 == b.0)
+        .map(|run| (run[0].0, run.iter().map(|d| d.1).sum()))
+        .collect();
+    let deployment_frequency = frequency_of_days(&days, spec);
     let deployed = deployments.len()
         + summarised
             .iter()

@@ -197,3 +197,17 @@ pub async fn drop_tenant(m: &SchemaManager<'_>, tables: &[&str]) -> Result<(), D
     }
     Ok(())
 }
+
+/// Marks every client with rollup data for a full recomputation of its cells, done by the next
+/// refresh (for migrations that change what cells hold).
+pub async fn recompute_rollups(m: &SchemaManager<'_>) -> Result<(), DbErr> {
+    m.get_connection()
+        .execute_unprepared(
+            "INSERT INTO rollup_dirty (client_id, kind, day) \
+             SELECT s.client_id, 'all', 0 FROM rollup_state s \
+             WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty d \
+             WHERE d.client_id = s.client_id AND d.kind = 'all' AND d.day = 0)",
+        )
+        .await?;
+    Ok(())
+}

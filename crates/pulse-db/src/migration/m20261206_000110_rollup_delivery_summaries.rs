@@ -12,15 +12,7 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.get_connection()
-            .execute_unprepared(
-                "INSERT INTO rollup_dirty (client_id, kind, day) \
-                 SELECT s.client_id, 'all', 0 FROM rollup_state s \
-                 WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty d \
-                 WHERE d.client_id = s.client_id AND d.kind = 'all' AND d.day = 0)",
-            )
-            .await?;
-        Ok(())
+        super::helpers::recompute_rollups(m).await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
