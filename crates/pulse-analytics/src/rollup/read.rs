@@ -78,6 +78,26 @@ impl<F, S> Part<F, S> {
         }
     }
 
+    /// The facts inside `placer`'s range.
+    pub fn inside<'a>(&'a self, placer: &'a Placer) -> impl Iterator<Item = &'a F> + 'a
+    where
+        F: Fact,
+    {
+        self.facts.iter().filter(|f| placer.contains(f.at()))
+    }
+
+    /// The merged summaries inside `placer`'s range.
+    pub fn total(&self, placer: &Placer) -> S
+    where
+        S: Summary,
+    {
+        let mut out = S::default();
+        for (_, s) in self.placed(placer) {
+            out.merge(s);
+        }
+        out
+    }
+
     /// The summaries inside `placer`'s range, with their bucket.
     pub fn placed<'a>(&'a self, placer: &'a Placer) -> impl Iterator<Item = (usize, &'a S)> + 'a {
         self.blocks.iter().filter_map(move |b| {

@@ -99,12 +99,7 @@ fn clamped(spans: impl Iterator<Item = i64>, into: &mut Mixed) -> usize {
 pub fn dora(facts: &DoraFacts, spec: &BucketSpec) -> DoraReport {
     let placer = Placer::new(spec);
     let inside = |at: i64| placer.contains(at);
-    let deployments: Vec<&DeploymentFact> = facts
-        .deployments
-        .facts
-        .iter()
-        .filter(|d| inside(d.at))
-        .collect();
+    let deployments: Vec<&DeploymentFact> = facts.deployments.inside(&placer).collect();
     let summarised: Vec<&DeploymentSummary> =
         facts.deployments.placed(&placer).map(|(_, s)| s).collect();
 
@@ -187,13 +182,8 @@ pub fn dora(facts: &DoraFacts, spec: &BucketSpec) -> DoraReport {
             .iter()
             .map(|s| s.incidents as usize)
             .sum::<usize>();
-    let incidents: Vec<&IncidentFact> = facts
-        .incidents
-        .facts
-        .iter()
-        .filter(|i| inside(i.at))
-        .collect();
-    let incident_summary = total(facts.incidents.placed(&placer));
+    let incidents: Vec<&IncidentFact> = facts.incidents.inside(&placer).collect();
+    let incident_summary = facts.incidents.total(&placer);
     let change_failure_rate = ChangeFailureRate {
         deployments: deployed,
         failed_deployments: failed_ids.len(),
@@ -204,8 +194,8 @@ pub fn dora(facts: &DoraFacts, spec: &BucketSpec) -> DoraReport {
             + incident_summary.unattributed as usize,
     };
 
-    let failed: Vec<&FailedFact> = facts.failed.facts.iter().filter(|f| inside(f.at)).collect();
-    let failed_summary = total(facts.failed.placed(&placer));
+    let failed: Vec<&FailedFact> = facts.failed.inside(&placer).collect();
+    let failed_summary = facts.failed.total(&placer);
     let mut recovered = Mixed::default();
     let mut negative = clamped(
         failed
@@ -275,27 +265,12 @@ pub fn dora(facts: &DoraFacts, spec: &BucketSpec) -> DoraReport {
 /// requests standing in for deployments (the rules' last resort).
 pub fn fallback_deployments(facts: &DoraFacts, spec: &BucketSpec) -> usize {
     let placer = Placer::new(spec);
-    let summarised: u64 = facts
-        .deployments
-        .placed(&placer)
-        .map(|(_, s)| s.fallback)
-        .sum();
     facts
         .deployments
-        .facts
-        .iter()
-        .filter(|d| d.fallback && placer.contains(d.at))
+        .inside(&placer)
+        .filter(|d| d.fallback)
         .count()
-        + summarised as usize
-}
-
-/// The merged summaries of the days placed in a range.
-fn total<'a, S: Summary + 'a>(placed: impl Iterator<Item = (usize, &'a S)>) -> S {
-    let mut out = S::default();
-    for (_, s) in placed {
-        out.merge(s);
-    }
-    out
+        + facts.deployments.total(&placer).fallback as usize
 }
 
 /// The pull-request report of `spec`'s range from facts, equal to
@@ -306,11 +281,7 @@ pub fn pull_requests(
     spec: &BucketSpec,
 ) -> PullRequestReport {
     let placer = Placer::new(spec);
-    let merged: Vec<&PullRequestFact> = part
-        .facts
-        .iter()
-        .filter(|p| placer.contains(p.at))
-        .collect();
+    let merged: Vec<&PullRequestFact> = part.inside(&placer).collect();
     let mut total = PullRequestSummary::default();
     let mut throughput = spec.count_series(merged.iter().map(|p| instant(p.at)));
     for (b, s) in part.placed(&placer) {
@@ -398,12 +369,7 @@ pub fn predictability(facts: &[SprintFact], spec: &BucketSpec) -> Option<f64> {
 pub fn lead_median(part: &Part<LeadFact, LeadSummary>, spec: &BucketSpec) -> Option<f64> {
     let placer = Placer::new(spec);
     let mut m = Mixed {
-        exact: part
-            .facts
-            .iter()
-            .filter(|l| placer.contains(l.at))
-            .map(|l| l.span.max(0))
-            .collect(),
+        exact: part.inside(&placer).map(|l| l.span.max(0)).collect(),
         summarised: None,
     };
     for (_, s) in part.placed(&placer) {
