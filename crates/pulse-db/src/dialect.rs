@@ -31,6 +31,19 @@ pub async fn refresh_statistics(conn: &DatabaseConnection, backend: Backend) -> 
     Ok(())
 }
 
+/// [`refresh_statistics`] for these tables alone, after writes confined to them.
+pub async fn refresh_table_statistics(
+    conn: &DatabaseConnection,
+    backend: Backend,
+    tables: &[&str],
+) -> Result<(), DbErr> {
+    if backend == Backend::Postgres && !tables.is_empty() {
+        conn.execute_unprepared(&format!("ANALYZE {}", tables.join(", ")))
+            .await?;
+    }
+    Ok(())
+}
+
 /// How a tenant transaction lets PostgreSQL cache plans.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Plans {

@@ -92,6 +92,22 @@ impl Db {
         Ok(true)
     }
 
+    /// [`Db::refresh_statistics_after`] for these tables alone, after `rows` of theirs were
+    /// written (the metric aggregates' cells after a large refresh: a plan made on the
+    /// statistics of before reads a dimension's cells by day across every dimension, measured
+    /// 12.7 ms instead of 0.4 ms for five projects' two years). Returns whether it ran.
+    pub async fn refresh_table_statistics_after(
+        &self,
+        rows: u64,
+        tables: &[&str],
+    ) -> pulse_core::Result<bool> {
+        if rows < Self::LARGE_LOAD {
+            return Ok(false);
+        }
+        dialect::refresh_table_statistics(&self.primary, self.backend, tables).await?;
+        Ok(true)
+    }
+
     /// Records from which a load refreshes the planner's statistics (`pulse import`, the import
     /// endpoint, the demo).
     pub const LARGE_LOAD: u64 = 10_000;

@@ -169,3 +169,42 @@ async fn concurrent_prepare_succeeds() {
         }
     }
 }
+
+/// A large refresh of the aggregate cells analyzes their table on PostgreSQL (plans made on the
+/// statistics of before read every dimension's cells of a day range); a small one leaves it to
+/// autovacuum.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_writes_refresh_the_statistics_of_their_tables() {
+    let Some(url) = common::postgres_url().await else {
+        eprintln!("PULSE_TEST_DATABASE_URL is not set: PostgreSQL case skipped");
+        return;
+    };
+    let db = common::migrated(Some(url)).await;
+    let analyzed = |table: &'static str| {
+        let db = db.clone();
+        async move {
+            rows(
+                &db,
+                &format!(
+                    "SELECT COALESCE(to_char(last_analyze, 'YYYY-MM-DD HH24:MI:SS.US'), 'never') \
+                     FROM pg_stat_user_tables WHERE relname = '{table}'"
+                ),
+            )
+            .await[0][0]
+                .clone()
+        }
+    };
+    let small = pulse_db::Db::LARGE_LOAD - 1;
+    assert!(!db
+        .refresh_table_statistics_after(small, &["rollup_cells"])
+        .await
+        .unwrap());
+    assert_eq!(analyzed("rollup_cells").await, "never");
+    assert!(db
+        .refresh_table_statistics_after(pulse_db::Db::LARGE_LOAD, &["rollup_cells"])
+        .await
+        .unwrap());
+    assert_ne!(analyzed("rollup_cells").await, "never");
+    // Only the tables named.
+    assert_eq!(analyzed("pull_requests").await, "never");
+}

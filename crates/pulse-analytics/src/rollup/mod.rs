@@ -79,7 +79,20 @@ pub async fn refresh_pending(db: &Db, client: ClientId) -> Result<Option<Refresh
     let tx = db.tenant(client).await?;
     let stats = refresh(&tx).await?;
     tx.commit().await?;
+    after_refresh(db, &stats).await;
     Ok(Some(stats))
+}
+
+/// Refreshes the planner's statistics of the cells after a refresh that wrote many of them
+/// ([`Db::refresh_table_statistics_after`]); the refresh itself is committed, so a failure here
+/// is only logged.
+async fn after_refresh(db: &Db, stats: &RefreshStats) {
+    if let Err(e) = db
+        .refresh_table_statistics_after(stats.cells as u64, &["rollup_cells"])
+        .await
+    {
+        tracing::warn!(error = %e, "refreshing the statistics of the aggregate cells failed");
+    }
 }
 
 /// Recomputes every cell of the client (after a bulk load, or to repair): marks the client and
@@ -89,5 +102,6 @@ pub async fn refresh_all(db: &Db, client: ClientId) -> Result<RefreshStats> {
     rollups::mark_all(&tx).await?;
     let stats = refresh(&tx).await?;
     tx.commit().await?;
+    after_refresh(db, &stats).await;
     Ok(stats)
 }
