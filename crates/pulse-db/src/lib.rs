@@ -202,6 +202,9 @@ impl Db {
 const SQLITE_MMAP_BYTES: u64 = 1 << 31;
 /// KiB of page cache per SQLite connection.
 const SQLITE_CACHE_KIB: u64 = 64 * 1024;
+/// Bytes the SQLite write-ahead log is cut back to once a checkpoint has emptied it. Without a
+/// limit the file keeps its largest size: 1.4 GB after loading the 1M benchmark dataset.
+pub const SQLITE_WAL_LIMIT_BYTES: u64 = 64 << 20;
 
 async fn open(
     url: &str,
@@ -247,6 +250,7 @@ async fn open(
                 o.read_only(true)
             } else {
                 o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .pragma("journal_size_limit", SQLITE_WAL_LIMIT_BYTES.to_string())
                     .create_if_missing(true)
             }
         });

@@ -208,3 +208,21 @@ async fn large_writes_refresh_the_statistics_of_their_tables() {
     // Only the tables named.
     assert_eq!(analyzed("pull_requests").await, "never");
 }
+
+/// The SQLite writer cuts its write-ahead log back after checkpoints instead of keeping the
+/// largest size a bulk load gave it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_limits_its_write_ahead_log() {
+    let db = common::migrated(None).await;
+    let conn = db.system();
+    let row = conn
+        .query_one(Statement::from_string(
+            conn.get_database_backend(),
+            "PRAGMA journal_size_limit",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let limit: i64 = row.try_get_by_index(0).unwrap();
+    assert_eq!(limit as u64, pulse_db::SQLITE_WAL_LIMIT_BYTES);
+}
