@@ -11,7 +11,10 @@ use uuid::Uuid;
 use super::dims::{kind, Dim};
 use super::facts::*;
 use super::report::{self, DoraFacts};
-use super::summary::{self, PullRequestSummary, Summary};
+use super::summary::{
+    self, DeploymentSummary, FailedSummary, IncidentSummary, LeadSummary, PullRequestSummary,
+    Summary,
+};
 
 /// The UTC days `[from, to)` holding every instant of `[start, end)`.
 fn days(start: i64, end: i64) -> (i64, i64) {
@@ -134,12 +137,7 @@ pub async fn part<F: Fact, S: Summary<Of = F>>(
 
 /// The facts of family `F` of each of `dims` (in their order) covering `[start, end)`,
 /// summarised where a large range allows (see [`EXACT_LIMIT`] and the [`super::summary`] module),
-/// in a few statements whatever the number of dimensions. The days are split into runs that lie
-/// wholly inside one bucket (or wholly outside the range) of every spec in `specs`, and days an
-/// edge cuts; each run is read as the few aligned blocks that cover it (`family::level`), each
-/// cut day as its facts. A dimension's facts are all read instead when its range holds at most
-/// `limit` items, when a summary is missing (cells written before summaries existed), or when
-/// edges cut many days.
+/// in a few statements whatever the number of dimensions ([`read_cells`]).
 pub async fn parts<F: Fact, S: Summary<Of = F>>(
     tx: &TenantTx,
     dims: &[Dim],
@@ -148,97 +146,224 @@ pub async fn parts<F: Fact, S: Summary<Of = F>>(
     specs: &[&BucketSpec],
     limit: u64,
 ) -> Result<Vec<Part<F, S>>> {
+    let mut read = read_cells(tx, &[Want::of::<S>()], dims, start, end, specs, limit).await?;
+    read.pop()
+        .unwrap_or_default()
+        .into_iter()
+        .map(typed)
+        .collect()
+}
+
+/// What [`read_cells`] reads of one fact family.
+#[derive(Debug, Clone, Copy)]
+struct Want {
+    /// The fact family.
+    family: i16,
+    /// Its day summary family, and whether its reports place items on local days
+    /// ([`Summary::LOCAL_DAYS`]); `None` for a family read from its facts alone.
+    summary: Option<(i16, bool)>,
+}
+
+impl Want {
+    fn of<S: Summary>() -> Self
+    where
+        S::Of: Fact,
+    {
+        Want {
+            family: <S::Of as Fact>::FAMILY,
+            summary: Some((S::FAMILY, S::LOCAL_DAYS)),
+        }
+    }
+
+    fn facts<F: Fact>() -> Self {
+        Want {
+            family: F::FAMILY,
+            summary: None,
+        }
+    }
+}
+
+/// The cells read for one family of one dimension: facts (of every day, or of the days no block
+/// covers) and summary blocks.
+#[derive(Debug, Default)]
+struct Cells {
+    facts: Vec<Cell>,
+    blocks: Vec<Cell>,
+}
+
+/// A family's cells as its typed part.
+fn typed<F: Fact, S: Summary<Of = F>>(cells: Cells) -> Result<Part<F, S>> {
+    let mut part = Part::default();
+    unpack(&cells.facts, &mut part.facts)?;
+    for c in &cells.blocks {
+        part.blocks.push(Block {
+            start: c.key.day,
+            len: 1 << family::level_of(S::FAMILY, c.key.family),
+            summary: summary::of_cell(c)?,
+        });
+    }
+    Ok(part)
+}
+
+/// The cells of each wanted family (outer, in `wants`' order) of each of `dims` (inner, in their
+/// order) covering `[start, end)`, in three statements whatever the number of families and
+/// dimensions: the running totals, the summary blocks and cut days by key, and the facts of the
+/// families and dimensions that stay exact. The days are split into runs that lie wholly inside
+/// one bucket (or wholly outside the range) of every spec in `specs`, and days an edge cuts; each
+/// run is read as the few aligned blocks that cover it (`family::level`), each cut day as its
+/// facts. A family of a dimension is read as facts alone when it has no summaries, when its range
+/// holds at most `limit` items, when a summary is missing (cells written before summaries
+/// existed), or when edges cut many days.
+async fn read_cells(
+    tx: &TenantTx,
+    wants: &[Want],
+    dims: &[Dim],
+    start: i64,
+    end: i64,
+    specs: &[&BucketSpec],
+    limit: u64,
+) -> Result<Vec<Vec<Cells>>> {
     let started = std::time::Instant::now();
     let (from, to) = days(start, end);
     let pairs: Vec<(i16, Uuid)> = dims.iter().map(|d| (d.kind, d.id)).collect();
-    let totals: HashMap<(i16, Uuid, i64), i64> =
-        rollups::totals_before(tx, &[F::FAMILY], &pairs, &[from, to])
+    let summarised: Vec<i16> = wants
+        .iter()
+        .filter(|w| w.summary.is_some())
+        .map(|w| w.family)
+        .collect();
+    let totals: HashMap<(i16, i16, Uuid, i64), i64> = if summarised.is_empty() {
+        HashMap::new()
+    } else {
+        rollups::totals_before(tx, &summarised, &pairs, &[from, to])
             .await?
             .into_iter()
-            .map(|t| ((t.dim_kind, t.dim_id, t.day), t.run_items))
-            .collect();
-    let stored: Vec<i64> = pairs
-        .iter()
-        .map(|&(k, id)| {
-            let at = |day| totals.get(&(k, id, day)).copied().unwrap_or(0);
-            at(to) - at(from)
-        })
-        .collect();
+            .map(|t| ((t.family, t.dim_kind, t.dim_id, t.day), t.run_items))
+            .collect()
+    };
+    let stored = |family: i16, (k, id): (i16, Uuid)| {
+        let at = |day| totals.get(&(family, k, id, day)).copied().unwrap_or(0);
+        at(to) - at(from)
+    };
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut out: Vec<Option<Part<F, S>>> = (0..dims.len()).map(|_| None).collect();
-    let mut how = "exact: few items";
-    let large: Vec<usize> = (0..dims.len()).filter(|&i| stored[i] > limit).collect();
-    if !large.is_empty() {
-        match plan::<S>((from, to), specs) {
-            None => how = "exact: too many cut days",
-            Some(Plan { blocks: keys, cut }) => {
-                let mut wanted = Vec::with_capacity(large.len() * (keys.len() + cut.len()));
-                for &i in &large {
-                    let key = |family: i16, day: i64| CellKey {
-                        family,
-                        dim_kind: dims[i].kind,
-                        dim_id: dims[i].id,
-                        day,
-                    };
-                    wanted.extend(keys.iter().map(|&(family, day)| key(family, day)));
-                    wanted.extend(cut.iter().map(|&day| key(F::FAMILY, day)));
-                }
-                let mut found: HashMap<(i16, Uuid), (i64, Part<F, S>)> = HashMap::new();
-                for c in rollups::cells_at(tx, &wanted).await? {
-                    let (items, part) = found.entry((c.key.dim_kind, c.key.dim_id)).or_default();
-                    *items += c.items;
-                    if c.key.family == F::FAMILY {
-                        decode(c.key.day, &c.data, &mut part.facts)?;
-                    } else {
-                        part.blocks.push(Block {
-                            start: c.key.day,
-                            len: 1 << family::level_of(S::FAMILY, c.key.family),
-                            summary: summary::of_cell(&c)?,
-                        });
-                    }
-                }
-                for i in large {
-                    let (items, part) = found.remove(&pairs[i]).unwrap_or_default();
-                    // Every day with facts is summarised when the counts agree.
-                    if items == stored[i] {
-                        out[i] = Some(part);
-                        how = "summaries";
-                    } else {
-                        how = "exact: summaries missing";
-                    }
-                }
-            }
-        }
-    }
-    let rest: Vec<(i16, Uuid)> = (0..dims.len())
-        .filter(|&i| out[i].is_none())
-        .map(|i| pairs[i])
+    let mut out: Vec<Vec<Option<Cells>>> = wants
+        .iter()
+        .map(|_| (0..dims.len()).map(|_| None).collect())
         .collect();
-    if !rest.is_empty() {
-        let mut read: HashMap<(i16, Uuid), Vec<F>> = HashMap::new();
-        for c in rollups::cells_of(tx, &[F::FAMILY], &rest, from, to).await? {
-            decode(
-                c.key.day,
-                &c.data,
-                read.entry((c.key.dim_kind, c.key.dim_id)).or_default(),
-            )?;
+    let mut how: Vec<&str> = vec!["exact: few items"; wants.len()];
+    // The keys of every large family and dimension; a found cell's family tells its want (the
+    // fact family for a cut day, a level of the summary family for a block).
+    let mut wanted: Vec<CellKey> = Vec::new();
+    let mut owner: HashMap<i16, usize> = HashMap::new();
+    let mut large: Vec<(usize, usize)> = Vec::new();
+    for (w, want) in wants.iter().enumerate() {
+        let Some((summary_family, local_days)) = want.summary else {
+            how[w] = "exact: no summaries";
+            continue;
+        };
+        let big: Vec<usize> = (0..dims.len())
+            .filter(|&i| stored(want.family, pairs[i]) > limit)
+            .collect();
+        if big.is_empty() {
+            continue;
         }
-        for (i, slot) in out.iter_mut().enumerate() {
-            if slot.is_none() {
-                *slot = Some(Part::exact(read.remove(&pairs[i]).unwrap_or_default()));
+        let Some(Plan { blocks: keys, cut }) = plan((from, to), specs, summary_family, local_days)
+        else {
+            how[w] = "exact: too many cut days";
+            continue;
+        };
+        owner.insert(want.family, w);
+        for level in 0..family::LEVELS {
+            owner.insert(family::level(summary_family, level), w);
+        }
+        for i in big {
+            let key = |family: i16, day: i64| CellKey {
+                family,
+                dim_kind: dims[i].kind,
+                dim_id: dims[i].id,
+                day,
+            };
+            wanted.extend(keys.iter().map(|&(family, day)| key(family, day)));
+            wanted.extend(cut.iter().map(|&day| key(want.family, day)));
+            large.push((w, i));
+        }
+    }
+    if !wanted.is_empty() {
+        let mut found: HashMap<(usize, i16, Uuid), (i64, Cells)> = HashMap::new();
+        for c in rollups::cells_at(tx, &wanted).await? {
+            let Some(&w) = owner.get(&c.key.family) else {
+                continue;
+            };
+            let (items, cells) = found.entry((w, c.key.dim_kind, c.key.dim_id)).or_default();
+            *items += c.items;
+            if c.key.family == wants[w].family {
+                cells.facts.push(c);
+            } else {
+                cells.blocks.push(c);
+            }
+        }
+        for (w, i) in large {
+            let (items, cells) = found
+                .remove(&(w, pairs[i].0, pairs[i].1))
+                .unwrap_or_default();
+            // Every day with facts is summarised when the counts agree.
+            if items == stored(wants[w].family, pairs[i]) {
+                out[w][i] = Some(cells);
+                how[w] = "summaries";
+            } else {
+                how[w] = "exact: summaries missing";
             }
         }
     }
-    let out: Vec<Part<F, S>> = out.into_iter().flatten().collect();
+    // The rest is read as facts: one statement for the families that stay exact for the same
+    // dimensions.
+    let mut exact: HashMap<Vec<usize>, Vec<usize>> = HashMap::new();
+    for (w, slots) in out.iter().enumerate() {
+        let rest: Vec<usize> = (0..dims.len()).filter(|&i| slots[i].is_none()).collect();
+        if !rest.is_empty() {
+            exact.entry(rest).or_default().push(w);
+        }
+    }
+    for (rest, ws) in exact {
+        let families: Vec<i16> = ws.iter().map(|&w| wants[w].family).collect();
+        let listed: Vec<(i16, Uuid)> = rest.iter().map(|&i| pairs[i]).collect();
+        let mut read: HashMap<(i16, i16, Uuid), Vec<Cell>> = HashMap::new();
+        for c in rollups::cells_of(tx, &families, &listed, from, to).await? {
+            read.entry((c.key.family, c.key.dim_kind, c.key.dim_id))
+                .or_default()
+                .push(c);
+        }
+        for &w in &ws {
+            for &i in &rest {
+                let facts = read
+                    .remove(&(wants[w].family, pairs[i].0, pairs[i].1))
+                    .unwrap_or_default();
+                out[w][i] = Some(Cells {
+                    facts,
+                    blocks: Vec::new(),
+                });
+            }
+        }
+    }
+    let out: Vec<Vec<Cells>> = out
+        .into_iter()
+        .map(|slots| slots.into_iter().flatten().collect())
+        .collect();
+    for (w, cells) in out.iter().enumerate() {
+        tracing::debug!(
+            family = wants[w].family,
+            dims = dims.len(),
+            days = to - from,
+            blocks = cells.iter().map(|c| c.blocks.len()).sum::<usize>(),
+            facts_cells = cells.iter().map(|c| c.facts.len()).sum::<usize>(),
+            how = how[w],
+            "rollup read"
+        );
+    }
     tracing::debug!(
-        family = F::FAMILY,
+        families = wants.len(),
         dims = dims.len(),
-        days = to - from,
-        blocks = out.iter().map(|p| p.blocks.len()).sum::<usize>(),
-        facts = out.iter().map(|p| p.facts.len()).sum::<usize>(),
-        how,
         us = started.elapsed().as_micros() as u64,
-        "rollup read"
+        "rollup cells read"
     );
     Ok(out)
 }
@@ -267,13 +392,19 @@ struct Plan {
     cut: Vec<i64>,
 }
 
-/// What [`parts`] reads of days `[from, to)` for summaries of kind `S`; `None` when edges cut too
-/// many days.
-fn plan<S: Summary>((from, to): (i64, i64), specs: &[&BucketSpec]) -> Option<Plan> {
+/// What [`read_cells`] reads of days `[from, to)` for the day summaries of family
+/// `summary_family` (placing items on local days when `local_days`, [`Summary::LOCAL_DAYS`]);
+/// `None` when edges cut too many days.
+fn plan(
+    (from, to): (i64, i64),
+    specs: &[&BucketSpec],
+    summary_family: i16,
+    local_days: bool,
+) -> Option<Plan> {
     // Where each day falls in every spec (`None` when an edge cuts it, or when a summary placing
     // items on local days cannot split it at its local midnight).
     let placers: Vec<Placer> = specs.iter().map(|s| Placer::new(s)).collect();
-    let daily: Vec<Placer> = if S::LOCAL_DAYS {
+    let daily: Vec<Placer> = if local_days {
         specs
             .iter()
             .map(|s| Placer::new(&s.with_granularity(Granularity::Day)))
@@ -305,7 +436,7 @@ fn plan<S: Summary>((from, to): (i64, i64), specs: &[&BucketSpec]) -> Option<Pla
         let end = first + run.len() as i64;
         if run[0].is_some() {
             for (level, day) in cover(first, end) {
-                keys.push((family::level(S::FAMILY, level), day));
+                keys.push((family::level(summary_family, level), day));
             }
         } else {
             cut.push(first);
@@ -325,12 +456,28 @@ pub async fn dora_facts(
     specs: &[&BucketSpec],
     limit: u64,
 ) -> Result<DoraFacts> {
+    let wants = [
+        Want::of::<DeploymentSummary>(),
+        Want::of::<FailedSummary>(),
+        Want::of::<LeadSummary>(),
+        Want::of::<IncidentSummary>(),
+        Want::facts::<UndeployedFact>(),
+    ];
+    let mut read = read_cells(tx, &wants, &[dim], start, end, specs, limit)
+        .await?
+        .into_iter()
+        .map(|mut cells| cells.pop().unwrap_or_default());
+    let mut next = || read.next().unwrap_or_default();
     Ok(DoraFacts {
-        deployments: part(tx, dim, start, end, specs, limit).await?,
-        failed: part(tx, dim, start, end, specs, limit).await?,
-        lead: part(tx, dim, start, end, specs, limit).await?,
-        undeployed: facts(tx, dim, start, end).await?,
-        incidents: part(tx, dim, start, end, specs, limit).await?,
+        deployments: typed(next())?,
+        failed: typed(next())?,
+        lead: typed(next())?,
+        incidents: typed(next())?,
+        undeployed: {
+            let mut facts = Vec::new();
+            unpack(&next().facts, &mut facts)?;
+            facts
+        },
     })
 }
 
