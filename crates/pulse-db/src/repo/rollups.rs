@@ -571,7 +571,7 @@ pub async fn data_span(tx: &TenantTx) -> Result<Option<(i64, i64)>> {
 pub mod inputs {
     use chrono::{DateTime, Utc};
     use pulse_core::Result;
-    use sea_orm::sea_query::{Query, SelectStatement};
+    use sea_orm::sea_query::{Query, SelectStatement, UnionType};
     use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
     use uuid::Uuid;
 
@@ -706,7 +706,21 @@ pub mod inputs {
             .await?)
     }
 
-    fn touching_issues(client: Uuid, from: Ts, to: Ts) -> Condition {
+    /// The ids of the issues created, resolved or transitioned in `[from, to)`, as one list
+    /// (a union of three index range reads). Written as `created OR resolved OR id IN
+    /// (transitions)`, PostgreSQL cannot turn the `IN` into a join: once a window's transitions
+    /// no longer fit its hash, it re-reads them for every issue of the client (planned at 14
+    /// billion cost units for a quarter at 1,000,000 issues, and still running after minutes).
+    fn touching_issues(client: Uuid, from: Ts, to: Ts) -> SelectStatement {
+        let by = |column: issues::Column| {
+            Query::select()
+                .column(issues::Column::Id)
+                .from(issues::Entity)
+                .and_where(issues::Column::ClientId.eq(client))
+                .and_where(column.gte(from))
+                .and_where(column.lt(to))
+                .to_owned()
+        };
         let transitions = Query::select()
             .column(issue_transitions::Column::IssueId)
             .from(issue_transitions::Entity)
@@ -714,18 +728,10 @@ pub mod inputs {
             .and_where(issue_transitions::Column::At.gte(from))
             .and_where(issue_transitions::Column::At.lt(to))
             .to_owned();
-        Condition::any()
-            .add(
-                Condition::all()
-                    .add(issues::Column::CreatedAt.gte(from))
-                    .add(issues::Column::CreatedAt.lt(to)),
-            )
-            .add(
-                Condition::all()
-                    .add(issues::Column::ResolvedAt.gte(from))
-                    .add(issues::Column::ResolvedAt.lt(to)),
-            )
-            .add(issues::Column::Id.in_subquery(transitions))
+        by(issues::Column::CreatedAt)
+            .union(UnionType::All, by(issues::Column::ResolvedAt))
+            .union(UnionType::All, transitions)
+            .to_owned()
     }
 
     /// Issues that may have been completed in `[from, to)` (created, resolved or transitioned in
@@ -738,18 +744,12 @@ pub mod inputs {
         let c = tx.client_uuid();
         let rows = issues::Entity::find()
             .filter(issues::Column::ClientId.eq(c))
-            .filter(touching_issues(c, from, to))
+            .filter(issues::Column::Id.in_subquery(touching_issues(c, from, to)))
             .all(tx.conn())
             .await?;
-        let ids = Query::select()
-            .column(issues::Column::Id)
-            .from(issues::Entity)
-            .and_where(issues::Column::ClientId.eq(c))
-            .cond_where(touching_issues(c, from, to))
-            .to_owned();
         let transitions = issue_transitions::Entity::find()
             .filter(issue_transitions::Column::ClientId.eq(c))
-            .filter(issue_transitions::Column::IssueId.in_subquery(ids))
+            .filter(issue_transitions::Column::IssueId.in_subquery(touching_issues(c, from, to)))
             .all(tx.conn())
             .await?;
         Ok((rows, transitions))
