@@ -44,6 +44,20 @@ pub async fn refresh_table_statistics(
     Ok(())
 }
 
+/// Reclaims the rows deleted from these tables and refreshes their statistics (PostgreSQL's
+/// `VACUUM (ANALYZE)`, outside any transaction); a no-op on SQLite, which reuses freed pages.
+pub async fn vacuum_tables(
+    conn: &DatabaseConnection,
+    backend: Backend,
+    tables: &[&str],
+) -> Result<(), DbErr> {
+    if backend == Backend::Postgres && !tables.is_empty() {
+        conn.execute_unprepared(&format!("VACUUM (ANALYZE) {}", tables.join(", ")))
+            .await?;
+    }
+    Ok(())
+}
+
 /// How a tenant transaction lets PostgreSQL cache plans.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Plans {

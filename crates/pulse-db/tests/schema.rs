@@ -171,8 +171,8 @@ async fn concurrent_prepare_succeeds() {
 }
 
 /// A large refresh of the aggregate cells analyzes their table on PostgreSQL (plans made on the
-/// statistics of before read every dimension's cells of a day range); a small one leaves it to
-/// autovacuum.
+/// statistics of before read every dimension's cells of a day range) and reclaims the markers it
+/// deleted; a small one leaves both to autovacuum.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_writes_refresh_the_statistics_of_their_tables() {
     let Some(url) = common::postgres_url().await else {
@@ -207,6 +207,28 @@ async fn large_writes_refresh_the_statistics_of_their_tables() {
     assert_ne!(analyzed("rollup_cells").await, "never");
     // Only the tables named.
     assert_eq!(analyzed("pull_requests").await, "never");
+
+    // A large refresh's deleted markers are reclaimed (and their table analyzed) as well.
+    let vacuumed = || async {
+        rows(
+            &db,
+            "SELECT COALESCE(to_char(last_vacuum, 'YYYY-MM-DD HH24:MI:SS.US'), 'never') \
+             FROM pg_stat_user_tables WHERE relname = 'rollup_dirty'",
+        )
+        .await[0][0]
+            .clone()
+    };
+    assert!(!db
+        .vacuum_tables_after(small, &["rollup_dirty"])
+        .await
+        .unwrap());
+    assert_eq!(vacuumed().await, "never");
+    assert!(db
+        .vacuum_tables_after(pulse_db::Db::LARGE_LOAD, &["rollup_dirty"])
+        .await
+        .unwrap());
+    assert_ne!(vacuumed().await, "never");
+    assert_ne!(analyzed("rollup_dirty").await, "never");
 }
 
 /// The SQLite writer cuts its write-ahead log back after checkpoints instead of keeping the

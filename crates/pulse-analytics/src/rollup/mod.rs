@@ -83,10 +83,17 @@ pub async fn refresh_pending(db: &Db, client: ClientId) -> Result<Option<Refresh
     Ok(Some(stats))
 }
 
-/// Refreshes the planner's statistics of the cells after a refresh that wrote many of them
-/// ([`Db::refresh_table_statistics_after`]); the refresh itself is committed, so a failure here
+/// After a large refresh: reclaims the markers it deleted ([`Db::vacuum_tables_after`]) and
+/// refreshes the planner's statistics of the cells it wrote
+/// ([`Db::refresh_table_statistics_after`]). The refresh itself is committed, so a failure here
 /// is only logged.
 async fn after_refresh(db: &Db, stats: &RefreshStats) {
+    if let Err(e) = db
+        .vacuum_tables_after(stats.markers as u64, &["rollup_dirty"])
+        .await
+    {
+        tracing::warn!(error = %e, "reclaiming the processed aggregate markers failed");
+    }
     if let Err(e) = db
         .refresh_table_statistics_after(stats.cells as u64, &["rollup_cells"])
         .await
