@@ -31,28 +31,30 @@ pub async fn refresh_statistics(conn: &DatabaseConnection, backend: Backend) -> 
     Ok(())
 }
 
-/// [`refresh_statistics`] for these tables alone, after writes confined to them.
-pub async fn refresh_table_statistics(
-    conn: &DatabaseConnection,
-    backend: Backend,
-    tables: &[&str],
-) -> Result<(), DbErr> {
-    if backend == Backend::Postgres && !tables.is_empty() {
-        conn.execute_unprepared(&format!("ANALYZE {}", tables.join(", ")))
-            .await?;
-    }
-    Ok(())
+/// What [`upkeep`] does to tables after large writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upkeep {
+    /// Refreshes their statistics (`ANALYZE`, as [`refresh_statistics`] does for every table).
+    Analyze,
+    /// Reclaims their deleted rows and refreshes their statistics (`VACUUM (ANALYZE)`, outside
+    /// any transaction).
+    Vacuum,
 }
 
-/// Reclaims the rows deleted from these tables and refreshes their statistics (PostgreSQL's
-/// `VACUUM (ANALYZE)`, outside any transaction); a no-op on SQLite, which reuses freed pages.
-pub async fn vacuum_tables(
+/// Runs `what` on these tables on PostgreSQL; a no-op on SQLite, whose planner needs no
+/// statistics and which reuses freed pages.
+pub async fn upkeep(
     conn: &DatabaseConnection,
     backend: Backend,
+    what: Upkeep,
     tables: &[&str],
 ) -> Result<(), DbErr> {
     if backend == Backend::Postgres && !tables.is_empty() {
-        conn.execute_unprepared(&format!("VACUUM (ANALYZE) {}", tables.join(", ")))
+        let command = match what {
+            Upkeep::Analyze => "ANALYZE",
+            Upkeep::Vacuum => "VACUUM (ANALYZE)",
+        };
+        conn.execute_unprepared(&format!("{command} {}", tables.join(", ")))
             .await?;
     }
     Ok(())

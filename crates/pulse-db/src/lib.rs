@@ -92,36 +92,23 @@ impl Db {
         Ok(true)
     }
 
-    /// [`Db::refresh_statistics_after`] for these tables alone, after `rows` of theirs were
-    /// written (the metric aggregates' cells after a large refresh: a plan made on the
-    /// statistics of before reads a dimension's cells by day across every dimension, measured
-    /// 12.7 ms instead of 0.4 ms for five projects' two years). Returns whether it ran.
-    pub async fn refresh_table_statistics_after(
+    /// [`dialect::upkeep`] of these tables once `rows` of theirs were written or deleted
+    /// ([`Db::LARGE_LOAD`] or more), as a large refresh of the metric aggregates does: it analyzes
+    /// the cells (planned on the statistics of before, five projects' cells over two years were
+    /// read through the by-day index across every project, 12.7 ms instead of 0.4 ms) and
+    /// vacuums the markers it deleted (until autovacuum comes, the check for pending markers
+    /// before every metric read scanned them: 1.27 million dead markers after the 1M benchmark
+    /// load, 10,609 pages, 9 to 22 ms per check). Returns whether it ran.
+    pub async fn upkeep_after(
         &self,
         rows: u64,
+        what: dialect::Upkeep,
         tables: &[&str],
     ) -> pulse_core::Result<bool> {
         if rows < Self::LARGE_LOAD {
             return Ok(false);
         }
-        dialect::refresh_table_statistics(&self.primary, self.backend, tables).await?;
-        Ok(true)
-    }
-
-    /// Reclaims the rows deleted from these tables once `rows` of theirs were deleted
-    /// ([`dialect::vacuum_tables`]): the aggregates' marker queue after a large refresh. Until
-    /// autovacuum comes, its dead rows are read by the check for pending markers before every
-    /// metric read (measured after the 1M benchmark load: 1.27 million dead markers, a sequential
-    /// scan of 10,609 pages, 9 to 22 ms per check). Returns whether it ran.
-    pub async fn vacuum_tables_after(
-        &self,
-        rows: u64,
-        tables: &[&str],
-    ) -> pulse_core::Result<bool> {
-        if rows < Self::LARGE_LOAD {
-            return Ok(false);
-        }
-        dialect::vacuum_tables(&self.primary, self.backend, tables).await?;
+        dialect::upkeep(&self.primary, self.backend, what, tables).await?;
         Ok(true)
     }
 

@@ -4,6 +4,7 @@
 
 mod common;
 
+use pulse_db::dialect::Upkeep;
 use pulse_db::sea_orm::{ConnectionTrait, Statement};
 
 async fn rows(db: &pulse_db::Db, sql: &str) -> Vec<Vec<String>> {
@@ -196,12 +197,12 @@ async fn large_writes_refresh_the_statistics_of_their_tables() {
     };
     let small = pulse_db::Db::LARGE_LOAD - 1;
     assert!(!db
-        .refresh_table_statistics_after(small, &["rollup_cells"])
+        .upkeep_after(small, Upkeep::Analyze, &["rollup_cells"])
         .await
         .unwrap());
     assert_eq!(analyzed("rollup_cells").await, "never");
     assert!(db
-        .refresh_table_statistics_after(pulse_db::Db::LARGE_LOAD, &["rollup_cells"])
+        .upkeep_after(pulse_db::Db::LARGE_LOAD, Upkeep::Analyze, &["rollup_cells"])
         .await
         .unwrap());
     assert_ne!(analyzed("rollup_cells").await, "never");
@@ -219,12 +220,12 @@ async fn large_writes_refresh_the_statistics_of_their_tables() {
             .clone()
     };
     assert!(!db
-        .vacuum_tables_after(small, &["rollup_dirty"])
+        .upkeep_after(small, Upkeep::Vacuum, &["rollup_dirty"])
         .await
         .unwrap());
     assert_eq!(vacuumed().await, "never");
     assert!(db
-        .vacuum_tables_after(pulse_db::Db::LARGE_LOAD, &["rollup_dirty"])
+        .upkeep_after(pulse_db::Db::LARGE_LOAD, Upkeep::Vacuum, &["rollup_dirty"])
         .await
         .unwrap());
     assert_ne!(vacuumed().await, "never");

@@ -42,6 +42,7 @@ pub mod report;
 pub mod summary;
 
 use pulse_core::{ClientId, Result};
+use pulse_db::dialect::Upkeep;
 use pulse_db::repo::rollups;
 use pulse_db::{Db, TenantTx};
 
@@ -83,22 +84,18 @@ pub async fn refresh_pending(db: &Db, client: ClientId) -> Result<Option<Refresh
     Ok(Some(stats))
 }
 
-/// After a large refresh: reclaims the markers it deleted ([`Db::vacuum_tables_after`]) and
-/// refreshes the planner's statistics of the cells it wrote
-/// ([`Db::refresh_table_statistics_after`]). The refresh itself is committed, so a failure here
-/// is only logged.
+/// After a large refresh: reclaims the markers it deleted and refreshes the planner's statistics
+/// of the cells it wrote ([`Db::upkeep_after`]). The refresh itself is committed, so a failure
+/// here is only logged.
 async fn after_refresh(db: &Db, stats: &RefreshStats) {
-    if let Err(e) = db
-        .vacuum_tables_after(stats.markers as u64, &["rollup_dirty"])
-        .await
-    {
-        tracing::warn!(error = %e, "reclaiming the processed aggregate markers failed");
-    }
-    if let Err(e) = db
-        .refresh_table_statistics_after(stats.cells as u64, &["rollup_cells"])
-        .await
-    {
-        tracing::warn!(error = %e, "refreshing the statistics of the aggregate cells failed");
+    let upkeep = [
+        (stats.markers, Upkeep::Vacuum, "rollup_dirty"),
+        (stats.cells, Upkeep::Analyze, "rollup_cells"),
+    ];
+    for (rows, what, table) in upkeep {
+        if let Err(e) = db.upkeep_after(rows as u64, what, &[table]).await {
+            tracing::warn!(error = %e, table, "upkeep after a refresh of the aggregates failed");
+        }
     }
 }
 

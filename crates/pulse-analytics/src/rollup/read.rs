@@ -463,21 +463,23 @@ pub async fn dora_facts(
         Want::of::<IncidentSummary>(),
         Want::facts::<UndeployedFact>(),
     ];
-    let mut read = read_cells(tx, &wants, &[dim], start, end, specs, limit)
+    let read: Vec<Cells> = read_cells(tx, &wants, &[dim], start, end, specs, limit)
         .await?
         .into_iter()
-        .map(|mut cells| cells.pop().unwrap_or_default());
-    let mut next = || read.next().unwrap_or_default();
+        .map(|mut cells| cells.pop().unwrap_or_default())
+        .collect();
+    let Ok([deployments, failed, lead, incidents, undeployed]) = <[Cells; 5]>::try_from(read)
+    else {
+        unreachable!("read_cells answers every wanted family");
+    };
+    let mut undeployed_facts = Vec::new();
+    unpack(&undeployed.facts, &mut undeployed_facts)?;
     Ok(DoraFacts {
-        deployments: typed(next())?,
-        failed: typed(next())?,
-        lead: typed(next())?,
-        incidents: typed(next())?,
-        undeployed: {
-            let mut facts = Vec::new();
-            unpack(&next().facts, &mut facts)?;
-            facts
-        },
+        deployments: typed(deployments)?,
+        failed: typed(failed)?,
+        lead: typed(lead)?,
+        incidents: typed(incidents)?,
+        undeployed: undeployed_facts,
     })
 }
 
