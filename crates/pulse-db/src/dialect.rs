@@ -539,21 +539,12 @@ pub fn totals_before(
         .flat_map(|&f| dims.iter().map(move |&(k, id)| (f, k, id)));
     match backend {
         DatabaseBackend::Postgres => {
-            let (mut fam, mut kinds, mut ids) = (Vec::new(), Vec::new(), Vec::new());
-            for (f, k, id) in rows {
-                fam.push(Value::from(f));
-                kinds.push(Value::from(k));
-                ids.push(Value::from(id));
-            }
-            let array = |kind, v: Vec<Value>| Value::Array(kind, Some(Box::new(v)));
+            let rows: Vec<(i16, i16, uuid::Uuid)> = rows.collect();
             let values = vec![
-                array(ArrayType::SmallInt, fam),
-                array(ArrayType::SmallInt, kinds),
-                array(ArrayType::Uuid, ids),
-                array(
-                    ArrayType::BigInt,
-                    days.iter().map(|&d| Value::from(d)).collect(),
-                ),
+                pg_array(ArrayType::SmallInt, rows.iter().map(|r| r.0)),
+                pg_array(ArrayType::SmallInt, rows.iter().map(|r| r.1)),
+                pg_array(ArrayType::Uuid, rows.iter().map(|r| r.2)),
+                pg_array(ArrayType::BigInt, days.iter().copied()),
                 client.uuid().into(),
             ];
             let sql = "WITH d AS (SELECT * FROM unnest($1::int2[], $2::int2[], $3::uuid[]) \
@@ -598,6 +589,11 @@ pub fn totals_before(
     }
 }
 
+/// A PostgreSQL array parameter of these values.
+fn pg_array<T: Into<Value>>(kind: ArrayType, values: impl Iterator<Item = T>) -> Value {
+    Value::Array(kind, Some(Box::new(values.map(Into::into).collect())))
+}
+
 /// A condition matching rollup cells at exactly these keys (`family`, `dim_kind`, `dim_id`,
 /// `day`), with its values. PostgreSQL filters a row-value `IN` list as one long `OR` over every
 /// row the other conditions leave (a second per hundred thousand cells), so there the keys are
@@ -608,27 +604,15 @@ pub fn cell_keys(
 ) -> (String, Vec<Value>) {
     match backend {
         DatabaseBackend::Postgres => {
-            let array = |kind, v: Vec<Value>| Value::Array(kind, Some(Box::new(v)));
             let values = vec![
-                array(
-                    ArrayType::SmallInt,
-                    keys.iter().map(|k| Value::from(k.0)).collect(),
-                ),
-                array(
-                    ArrayType::SmallInt,
-                    keys.iter().map(|k| Value::from(k.1)).collect(),
-                ),
-                array(
-                    ArrayType::Uuid,
-                    keys.iter().map(|k| Value::from(k.2)).collect(),
-                ),
-                array(
-                    ArrayType::BigInt,
-                    keys.iter().map(|k| Value::from(k.3)).collect(),
-                ),
+                pg_array(ArrayType::SmallInt, keys.iter().map(|k| k.0)),
+                pg_array(ArrayType::SmallInt, keys.iter().map(|k| k.1)),
+                pg_array(ArrayType::Uuid, keys.iter().map(|k| k.2)),
+                pg_array(ArrayType::BigInt, keys.iter().map(|k| k.3)),
             ];
             (
-                "(family, dim_kind, dim_id, day) IN (SELECT * FROM                  unnest(?::int2[], ?::int2[], ?::uuid[], ?::int8[]))"
+                "(family, dim_kind, dim_id, day) IN \
+                 (SELECT * FROM unnest(?::int2[], ?::int2[], ?::uuid[], ?::int8[]))"
                     .to_string(),
                 values,
             )
